@@ -1,0 +1,1 @@
+"""The reference implementation of connect() in Python (asyncio), with JavaScript semantics."""

@@ -1,0 +1,193 @@
+"""The reference implementation behind the harness's Adapter interface, in-process.
+
+It dispatches the operations of spec/adapter-protocol.md onto real objects from socket.py,
+exactly as a driver does over JSON: handles by name, promises by id, errors by name and
+message. Variants (tests, mutants) pass another Socket class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from harness.adapter import CaseContext, ImplementationInfo
+from harness.values import (
+    UNDEFINED,
+    AwaitReply,
+    CallReply,
+    Fulfilled,
+    JSErrorInfo,
+    ObjectRef,
+    Pending,
+    PromiseRef,
+    Rejected,
+    Returned,
+    Threw,
+)
+
+from .js import JSError
+from .socket import Socket, connect
+from .streams import ReadableStream, Reader, WritableStream, Writer
+
+FEATURES = frozenset({"tcp", "half-open", "backpressure"})
+
+# The JavaScript-visible surface: a property not listed reads as undefined, as in JS.
+VISIBLE: dict[type, set[str]] = {
+    Socket: {"readable", "writable", "opened", "closed", "upgraded", "secureTransport"},
+    ReadableStream: {"locked"},
+    WritableStream: {"locked"},
+    Reader: {"closed"},
+    Writer: {"closed", "ready", "desiredSize"},
+}
+
+
+def _visible(obj: Any) -> set[str]:
+    for cls, props in VISIBLE.items():
+        if isinstance(obj, cls):
+            return props
+    return set()
+
+
+def _class_name(obj: Any) -> str:
+    for cls, name in ((Socket, "Socket"), (ReadableStream, "ReadableStream"),
+                      (WritableStream, "WritableStream"), (Reader, "ReadableStreamDefaultReader"),
+                      (Writer, "WritableStreamDefaultWriter")):
+        if isinstance(obj, cls):
+            return name
+    return type(obj).__name__
+
+
+class ReferenceScope:
+    def __init__(self, context: CaseContext, socket_class: type[Socket]) -> None:
+        self.context = context
+        self.socket_class = socket_class
+        self.handles: dict[str, Any] = {}
+        self.promises: dict[str, asyncio.Future[Any]] = {}
+        self.sockets: list[Socket] = []
+        self._ids = itertools.count(1)
+
+    # plumbing ----------------------------------------------------------------------------
+    def export(self, value: Any) -> Any:
+        if isinstance(value, asyncio.Future):
+            pid = f"p{next(self._ids)}"
+            self.promises[pid] = value
+            return PromiseRef(pid)
+        if isinstance(value, dict):
+            return {k: self.export(v) for k, v in value.items()}
+        if isinstance(value, bytes | bytearray | str | int | float | bool) or value is None:
+            return value
+        if value is UNDEFINED:
+            return value
+        return ObjectRef(_class_name(value))
+
+    def handle(self, name: str) -> Any:
+        try:
+            return self.handles[name]
+        except KeyError:
+            raise KeyError(f"no handle named {name!r}") from None
+
+    async def call(self, op: str, args: dict[str, Any]) -> CallReply:
+        method = getattr(self, f"op_{op}", None)
+        if method is None:
+            raise ValueError(f"unknown op {op!r}")
+        try:
+            return Returned(self.export(method(**args)))
+        except JSError as exc:
+            return Threw(JSErrorInfo(exc.name, exc.message))
+
+    async def await_promise(self, promise_id: str, timeout: float) -> AwaitReply:
+        fut = self.promises[promise_id]
+        done, _ = await asyncio.wait({fut}, timeout=timeout)
+        if not done:
+            return Pending()
+        if fut.cancelled():
+            return Rejected(JSErrorInfo("AbortError", "cancelled"))
+        exc = fut.exception()
+        if isinstance(exc, JSError):
+            return Rejected(JSErrorInfo(exc.name, exc.message))
+        if exc is not None:
+            raise exc
+        return Fulfilled(self.export(fut.result()))
+
+    async def close(self) -> None:
+        for sock in self.sockets:
+            sock.aclose_now()
+        # let aborted transports run connection_lost before the loop moves on
+        await asyncio.sleep(0)
+
+    # operations ----------------------------------------------------------------------------
+    def op_connect(self, socket: str, address: Any, options: Any = UNDEFINED) -> Any:
+        sock = connect(address, options, context=self.context, socket_class=self.socket_class)
+        self.sockets.append(sock)
+        self.handles[socket] = sock
+        return sock
+
+    def op_get(self, target: str, path: list[str]) -> Any:
+        obj = self.handle(target)
+        for prop in path:
+            if prop not in _visible(obj):
+                return UNDEFINED
+            obj = getattr(obj, prop)
+        return obj
+
+    def op_getReader(self, socket: str, reader: str) -> Any:
+        r = self.handle(socket).readable.getReader()
+        self.handles[reader] = r
+        return r
+
+    def op_getWriter(self, socket: str, writer: str) -> Any:
+        w = self.handle(socket).writable.getWriter()
+        self.handles[writer] = w
+        return w
+
+    def op_read(self, reader: str) -> Any:
+        return self.handle(reader).read()
+
+    def op_write(self, writer: str, chunk: Any) -> Any:
+        return self.handle(writer).write(chunk)
+
+    def op_closeWriter(self, writer: str) -> Any:
+        return self.handle(writer).close()
+
+    def op_abortWriter(self, writer: str, reason: Any = UNDEFINED) -> Any:
+        return self.handle(writer).abort(None if reason is UNDEFINED else reason)
+
+    def op_releaseLock(self, target: str) -> Any:
+        self.handle(target).releaseLock()
+        return UNDEFINED
+
+    def op_cancel(self, reader: str, reason: Any = UNDEFINED) -> Any:
+        return self.handle(reader).cancel(reason)
+
+    def op_close(self, socket: str) -> Any:
+        return self.handle(socket).close()
+
+    def op_startTls(self, socket: str, newSocket: str, options: Any = UNDEFINED) -> Any:
+        new = self.handle(socket).startTls(None if options is UNDEFINED else options)
+        self.sockets.append(new)
+        self.handles[newSocket] = new
+        return new
+
+
+class ReferenceAdapter:
+    """`--adapter reference`: the Python implementation shipped with the suite."""
+
+    def __init__(self, socket_class: type[Socket] = Socket, name: str = "reference") -> None:
+        self.socket_class = socket_class
+        self.info = ImplementationInfo(
+            name=name, version="0.1.0", language="python",
+            homepage="adapters/reference", features=FEATURES,
+        )
+
+    async def start(self) -> None:
+        return None
+
+    async def open_scope(self, context: CaseContext) -> ReferenceScope:
+        return ReferenceScope(context, self.socket_class)
+
+    async def stop(self) -> None:
+        return None
+
+    def diagnostics(self) -> str:
+        return ""

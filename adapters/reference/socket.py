@@ -1,0 +1,329 @@
+"""The reference Socket: connect() over asyncio with workerd's observable behaviour.
+
+The socket's life is an explicit state table (h11-style): every change goes through
+`_to(event)`, so an impossible transition is a bug that shows, not a silent drift. The
+wire side is `Wire`, a plain asyncio.Protocol with read backpressure; the JS-facing side is
+two streams from streams.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.values import UNDEFINED
+
+from . import address as addr
+from .js import JSError, promise, settle, type_error
+from .streams import ReadableStream, WritableStream
+
+CONNECT_FAILED = "proxy request failed, cannot connect to the specified address"
+HTTP_HINT = (". It looks like you might be trying to connect to a HTTP-based service"
+             " — consider using fetch instead")
+LOST = "Network connection lost."
+READABLE_CLOSING = "This ReadableStream belongs to an object that is closing."
+WRITABLE_CLOSING = "This WritableStream belongs to an object that is closing."
+BAD_SECURE_TRANSPORT = "Unsupported value in secureTransport socket option: "
+READ_HIGH_WATER = 256 * 1024
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    FAILED = "failed"        # the connection could not be made
+    CLOSING = "closing"      # close() called, flushing
+    CLOSED = "closed"
+
+
+# (state, event) -> next state. Events not listed for a state are ignored on purpose
+# (e.g. "eof" while CLOSING: close() already decides the end).
+TRANSITIONS: dict[tuple[State, str], State] = {
+    (State.CONNECTING, "connected"): State.OPEN,
+    (State.CONNECTING, "connect_failed"): State.FAILED,
+    (State.CONNECTING, "close"): State.CLOSING,
+    (State.OPEN, "close"): State.CLOSING,
+    (State.OPEN, "finished"): State.CLOSED,      # EOF read and writable closed (not half-open)
+    (State.OPEN, "lost"): State.CLOSED,
+    (State.CLOSING, "closed"): State.CLOSED,
+    (State.CLOSING, "connect_failed"): State.CLOSING,
+    (State.FAILED, "close"): State.FAILED,
+}
+
+
+@dataclass
+class Options:
+    secure_transport: str = "off"
+    allow_half_open: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: Any) -> Options:
+        if raw is None or raw is UNDEFINED:
+            return cls()
+        if not isinstance(raw, dict):
+            return cls()
+        st = raw.get("secureTransport", UNDEFINED)
+        if st is UNDEFINED or st is None:
+            st = "off"
+        else:
+            st = _js_string(st)
+            if st not in ("off", "on", "starttls"):
+                raise type_error(BAD_SECURE_TRANSPORT + st)
+        return cls(st, bool(raw.get("allowHalfOpen", False)), dict(raw))
+
+
+def _js_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class Wire(asyncio.Protocol):
+    """The TCP connection: buffers what arrives, pauses the kernel socket past a high-water
+    mark, and lets writers wait for the send buffer to drain."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.lost = False
+        self.on_lost: Any = None
+        self._changed = asyncio.Event()
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > READ_HIGH_WATER and not self._paused and self.transport:
+            self._paused = True
+            self.transport.pause_reading()
+        self._changed.set()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._changed.set()
+        return True  # keep writing after the peer's FIN; the socket decides when to close
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.lost, self.error = True, exc
+        self.eof = True
+        self._changed.set()
+        self._can_write.set()
+        if self.on_lost is not None:
+            self.on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    async def next_chunk(self) -> bytes | None:
+        while not self.buffer and not self.eof:
+            self._changed.clear()
+            await self._changed.wait()
+        if self.buffer:
+            chunk = bytes(self.buffer)
+            self.buffer.clear()
+            if self._paused and self.transport is not None and not self.lost:
+                self._paused = False
+                self.transport.resume_reading()
+            return chunk
+        if isinstance(self.error, Exception):
+            raise JSError("Error", LOST)
+        return None
+
+    async def write(self, data: bytes) -> None:
+        if self.lost or self.transport is None or self.transport.is_closing():
+            raise JSError("Error", LOST)
+        self.transport.write(data)
+        await self._can_write.wait()
+        if isinstance(self.error, Exception):
+            raise JSError("Error", LOST)
+
+    def write_eof(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write_eof()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Socket:
+    """What connect() returns. Public attribute names are the JavaScript ones."""
+
+    def __init__(self, address: addr.Address, options: Options, context: Any) -> None:
+        self._address = address
+        self._options = options
+        self._context = context
+        self.state = State.CONNECTING
+        self.opened = promise()
+        self.closed = promise()
+        self._close_promise: asyncio.Future[Any] | None = None
+        self._wire = Wire()
+        self._wire.on_lost = self._on_lost
+        self._connected = promise()
+        self.readable = ReadableStream(self, on_eof=self._on_eof)
+        self.writable = WritableStream(_SinkView(self))
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._spawn(self._connect())
+
+    # JS-visible properties --------------------------------------------------------------
+    @property
+    def secureTransport(self) -> str:
+        return self._options.secure_transport
+
+    @property
+    def upgraded(self) -> bool:
+        return False
+
+    # state -------------------------------------------------------------------------------
+    def _to(self, event: str) -> None:
+        nxt = TRANSITIONS.get((self.state, event))
+        if nxt is not None:
+            self.state = nxt
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # connection --------------------------------------------------------------------------
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(lambda: self._wire, self._address.connect_host,
+                                         self._address.port)
+        except OSError:
+            self._fail_connect()
+            return
+        self._to("connected")
+        settle(self._connected, True)
+        settle(self.opened, {"remoteAddress": self._address.text})
+
+    def _fail_connect(self) -> None:
+        msg = CONNECT_FAILED + (HTTP_HINT if self._address.port in (80, 443) else "")
+        error = JSError("Error", msg)
+        self._to("connect_failed")
+        settle(self._connected, error=error)
+        settle(self.opened, error=error)
+        settle(self.closed, error=error)
+        self.readable.fail(error)
+        self.writable.fail(error)
+
+    async def _wire_ready(self) -> Wire:
+        await asyncio.shield(self._connected)
+        return self._wire
+
+    # Source / Sink for the streams --------------------------------------------------------
+    async def pull(self) -> bytes | None:
+        wire = await self._wire_ready()
+        return await wire.next_chunk()
+
+    def cancel(self) -> None:
+        pass
+
+    async def write(self, data: bytes) -> None:
+        wire = await self._wire_ready()
+        await wire.write(data)
+
+    async def close_write(self) -> None:
+        wire = await self._wire_ready()
+        wire.write_eof()
+
+    def abort(self) -> None:
+        pass
+
+    # events -----------------------------------------------------------------------------
+    def _on_eof(self) -> None:
+        """The reader saw end of stream. Without allowHalfOpen the socket closes its side."""
+        if self._options.allow_half_open or self.state is not State.OPEN:
+            return
+        self._spawn(self._finish_after_eof())
+
+    async def _finish_after_eof(self) -> None:
+        if self.writable.state == "writable":
+            done = self.writable.close()
+            with contextlib.suppress(JSError):
+                await done
+        else:
+            await self.writable.flush()
+        self._to("finished")
+        self._wire.close()
+        settle(self.closed, UNDEFINED)
+
+    def _on_lost(self, exc: BaseException | None) -> None:
+        if exc is None or self.state is not State.OPEN:
+            return
+        self.writable.fail(JSError("Error", LOST))
+        self._to("lost")
+        settle(self.closed, UNDEFINED)
+
+    # JS methods --------------------------------------------------------------------------
+    def close(self) -> asyncio.Future[Any]:
+        if self._close_promise is not None:
+            return self.closed
+        self._close_promise = promise()
+        self._to("close")
+        self.readable.fail(type_error(READABLE_CLOSING))
+        self.writable.reject_writes_with = type_error(WRITABLE_CLOSING)
+        self._spawn(self._close())
+        return self._close_promise
+
+    async def _close(self) -> None:
+        with contextlib.suppress(JSError):
+            await asyncio.shield(self.opened)
+        await self.writable.flush()
+        self.writable.abort(type_error(WRITABLE_CLOSING))
+        self._wire.close()
+        self._to("closed")
+        settle(self.closed, UNDEFINED)
+        assert self._close_promise is not None
+        settle(self._close_promise, UNDEFINED)
+
+    def startTls(self, options: Any = None) -> Socket:
+        raise type_error("The `secureTransport` socket option must be set to 'starttls' for "
+                         "startTls to be used.")
+
+    def aclose_now(self) -> None:
+        """Harness cleanup at the end of a case: drop everything without ceremony."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._wire.transport is not None:
+            self._wire.transport.abort()
+
+
+class _SinkView:
+    """Gives WritableStream the Sink protocol without clashing with Socket.close()."""
+
+    def __init__(self, socket: Socket) -> None:
+        self._socket = socket
+
+    async def write(self, data: bytes) -> None:
+        await self._socket.write(data)
+
+    async def close(self) -> None:
+        await self._socket.close_write()
+
+    def abort(self) -> None:
+        self._socket.abort()
+
+
+def connect(address: Any, options: Any = None, *, context: Any = None,
+            socket_class: type[Socket] = Socket) -> Socket:
+    parsed = addr.parse(address)
+    opts = Options.parse(options)
+    return socket_class(parsed, opts, context)
+
+

@@ -1,0 +1,3 @@
+"""Wires the conformance harness into pytest: cases/**/*.yaml become test items."""
+
+pytest_plugins = ["harness.plugin"]

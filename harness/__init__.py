@@ -1,0 +1,1 @@
+"""The conformance harness: loads cases, drives adapters and peers, judges outcomes."""

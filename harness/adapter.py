@@ -1,0 +1,62 @@
+"""What the runner needs from an implementation: the object-model operations of
+spec/adapter-protocol.md, scoped per case. The reference adapter implements it in-process;
+driver adapters forward each call as one JSON line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.values import AwaitReply, CallReply
+
+
+@dataclass(frozen=True)
+class ImplementationInfo:
+    name: str
+    version: str
+    language: str
+    homepage: str = ""
+    features: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass
+class CaseContext:
+    """What the harness tells the implementation about one case before it starts."""
+
+    case_id: str
+    allowed_endpoints: list[tuple[str, int]]   # the case's own peers: reachable despite policy
+    ca_pem: str | None = None                   # the run's test CA, for TLS cases
+    self_address: str | None = None
+
+
+class AdapterError(Exception):
+    """The implementation broke the protocol or crashed: the case is ERROR, not FAIL."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
+class Scope(Protocol):
+    """One case's view of the implementation. `call` runs an op that answers at once
+    (Returned/Threw); `await_promise` waits up to `timeout` seconds for a promise."""
+
+    async def call(self, op: str, args: dict[str, Any]) -> CallReply: ...
+
+    async def await_promise(self, promise_id: str, timeout: float) -> AwaitReply: ...
+
+    async def close(self) -> None: ...
+
+
+class Adapter(Protocol):
+    info: ImplementationInfo
+
+    async def start(self) -> None: ...
+
+    async def open_scope(self, context: CaseContext) -> Scope: ...
+
+    async def stop(self) -> None: ...
+
+    def diagnostics(self) -> str:
+        """stderr or logs worth attaching to a failed case ('' when none)."""
+        ...

@@ -1,0 +1,91 @@
+"""Checks a schema cannot express: names used before they exist, expectations that do not
+suit the step, contradictory outcomes. Each problem comes back with its line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from harness.model import Case, Step
+
+OUTCOMES = ("returns", "throws", "fulfils", "rejects", "pending", "settles", "done")
+SYNC = {"returns", "throws", "message"}
+ASYNC = SYNC | {"fulfils", "rejects", "pending", "settles"}
+ALLOWED: dict[str, set[str]] = {
+    "connect": SYNC, "getReader": SYNC, "getWriter": SYNC, "releaseLock": SYNC,
+    "startTls": SYNC,
+    "get": {"value", "absent", "throws", "message", "returns"},
+    "read": ASYNC | {"value", "done"},
+    "write": ASYNC, "closeWriter": ASYNC, "abortWriter": ASYNC, "cancel": ASYNC, "close": ASYNC,
+    "await": (ASYNC - {"returns", "throws"}) | {"value", "absent"},
+}
+DEFAULT_SOCKET = "s"
+
+
+def check_case(case: Case) -> Iterator[tuple[int, str]]:
+    names: dict[str, str] = {}  # name -> what it holds (socket, reader, writer, promise)
+    for step in case.steps:
+        if step.kind == "peer":
+            continue
+        yield from _check_expect(step)
+        yield from _check_names(step, names)
+
+
+def _check_expect(step: Step) -> Iterator[tuple[int, str]]:
+    expect = step.args.get("expect") or {}
+    wrong = set(expect) - ALLOWED[step.kind]
+    if wrong:
+        yield step.line, (f"{step.kind}: expect cannot use {', '.join(sorted(wrong))} "
+                          f"(allowed: {', '.join(sorted(ALLOWED[step.kind]))})")
+    outcomes = [k for k in OUTCOMES if k in expect]
+    if len(outcomes) > 1:
+        yield step.line, f"{step.kind}: expect names more than one outcome: {', '.join(outcomes)}"
+    if "message" in expect and not ({"throws", "rejects"} & set(expect)):
+        yield step.line, f"{step.kind}: expect.message needs throws or rejects beside it"
+    if "as" in step.args and set(expect) - SYNC:
+        yield step.line, (f"{step.kind}: a step with 'as' only starts its promise; await "
+                          f"{step.args['as']!r} in a later step to check how it settles")
+
+
+def _check_names(step: Step, names: dict[str, str]) -> Iterator[tuple[int, str]]:
+    a = step.args
+
+    def need(name: str, kinds: tuple[str, ...]) -> Iterator[tuple[int, str]]:
+        if names.get(name) not in kinds:
+            have = names.get(name)
+            what = f"is a {have}" if have else "is not defined by an earlier step"
+            yield step.line, f"{step.kind}: {name!r} {what} (needs a {' or '.join(kinds)})"
+
+    if step.kind == "connect":
+        names[a.get("socket", DEFAULT_SOCKET)] = "socket"
+    elif step.kind == "startTls":
+        yield from need(a.get("socket", DEFAULT_SOCKET), ("socket",))
+        if "as" in a:
+            names[a["as"]] = "socket"
+        return
+    elif step.kind in ("getReader", "getWriter", "read", "write", "closeWriter", "abortWriter",
+                       "cancel", "close", "releaseLock"):
+        role = {"getReader": None, "getWriter": None, "read": "reader", "cancel": "reader",
+                "write": "writer", "closeWriter": "writer", "abortWriter": "writer",
+                "close": None, "releaseLock": None}[step.kind]
+        if step.kind == "releaseLock":
+            if ("reader" in a) == ("writer" in a):
+                yield step.line, "releaseLock: name exactly one of reader or writer"
+                return
+            role = "reader" if "reader" in a else "writer"
+            yield from need(a[role], (role,))
+        elif role and role in a:
+            yield from need(a[role], (role,))
+        else:
+            yield from need(a.get("socket", DEFAULT_SOCKET), ("socket",))
+        if step.kind in ("getReader", "getWriter") and "as" in a:
+            names[a["as"]] = "reader" if step.kind == "getReader" else "writer"
+        elif "as" in a:
+            names[a["as"]] = "promise"
+    elif step.kind in ("get", "await"):
+        target = a.get("target") or a.get("promise")
+        head = target.split(".", 1)[0]
+        if head not in names:
+            yield step.line, (f"{step.kind}: {head!r} in {target!r} is not defined by an "
+                              "earlier step")
+        if step.kind == "get" and "as" in a:
+            names[a["as"]] = "promise"

@@ -1,0 +1,43 @@
+"""One canonical result per case: what every report (pytest, JSON lines, Allure) derives from."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Status(enum.StrEnum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NON_STRICT = "NON-STRICT"
+    NOT_APPLICABLE = "NOT-APPLICABLE"
+    TIMEOUT = "TIMEOUT"
+    ERROR = "ERROR"
+
+
+@dataclass
+class StepRecord:
+    index: int
+    line: int
+    source: str
+    outcome: str = "not run"      # ok | FAIL | NON-STRICT | TIMEOUT | ERROR | not run
+    expected: str = ""
+    actual: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class CaseResult:
+    case_id: str
+    status: Status
+    message: str = ""
+    steps: list[StepRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    wire: dict[str, dict[str, bytes]] = field(default_factory=dict)  # peer -> received/sent
+    diagnostics: str = ""
+    implementation: str = ""
+
+    @property
+    def failed_step(self) -> StepRecord | None:
+        return next((s for s in self.steps if s.outcome not in ("ok", "not run", "NON-STRICT")),
+                    None)

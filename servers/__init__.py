@@ -1,0 +1,1 @@
+"""Fake peers on loopback that the case timeline drives."""
