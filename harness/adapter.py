@@ -45,6 +45,12 @@ class Scope(Protocol):
 
     async def await_promise(self, promise_id: str, timeout: float) -> AwaitReply: ...
 
+    async def violations(self) -> list[str]:
+        """Destinations the safety guard refused during this case, as sentences such as
+        "implementation tried to reach 10.0.0.1:5432; blocked by the harness". Any entry
+        fails the case, whatever its steps said."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -89,6 +89,7 @@ class Runner:
         try:
             await self._setup()
             await self._run_steps(result)
+            await self._check_guard(result)
         except AdapterError as exc:
             result.status, result.message = Status.ERROR, f"adapter error: {exc}"
             result.diagnostics = exc.stderr
@@ -114,6 +115,16 @@ class Runner:
         self.closed_port = ClosedPort()
         context = CaseContext(self.case.id, [(p.host, p.port) for p in self.peers.values()])
         self.scope = await self.adapter.open_scope(context)
+
+    async def _check_guard(self, result: CaseResult) -> None:
+        """A refused destination fails the case even if every step looked right: an
+        implementation that dials a disallowed address is wrong whatever it reports."""
+        assert self.scope is not None
+        blocked = await self.scope.violations()
+        if blocked:
+            result.status = Status.FAIL
+            result.message = "; ".join(blocked) + (f" (steps: {result.message})"
+                                                   if result.message else "")
 
     async def _teardown(self) -> None:
         if self.scope is not None:

@@ -110,6 +110,9 @@ class ReferenceScope:
             raise exc
         return Fulfilled(self.export(fut.result()))
 
+    async def violations(self) -> list[str]:
+        return []
+
     async def close(self) -> None:
         for sock in self.sockets:
             sock.aclose_now()
