@@ -7,6 +7,7 @@ came from; the data itself is validated with jsonschema against spec/case.schema
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -95,14 +96,37 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator in ("minProperties", "maxProperties") and len(path) == 2:
         return f"steps/{path[1]}: a step has exactly one key (its kind), got {len(error.instance)}"
     if error.validator == "oneOf" and error.context:
-        # Show the branch that got furthest instead of jsonschema's "is not valid under any".
-        best = jsonschema.exceptions.best_match(error.context)
-        return f"{where}: {best.message}"
+        # Explain the branch the author meant instead of "is not valid under any".
+        best = _closest_branch(error)
+        return f"{'/'.join(str(p) for p in best.absolute_path) or where}: {best.message}"
     return f"{where}: {error.message}"
 
 
+def _closest_branch(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """The error of the oneOf branch with the fewest complaints, ignoring branches whose
+    type did not even match (a mapping was clearly not meant to be the string form)."""
+    branches: dict[Any, list[jsonschema.ValidationError]] = {}
+    for sub in error.context or []:
+        branches.setdefault(sub.schema_path[0], []).append(sub)
+    meant = [errs for errs in branches.values()
+             if not any(e.validator == "type" and not e.relative_path for e in errs)]
+    pool = min(meant, key=len) if meant else list(error.context or [])
+    return jsonschema.exceptions.best_match(pool) or error
+
+
 def _line_of(root: yaml.Node, error: jsonschema.ValidationError) -> int:
-    node = _node_at(root, list(error.absolute_path))
+    path = list(error.absolute_path)
+    if error.validator == "oneOf" and error.context:
+        path = list(_closest_branch(error).absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        # Point at the unexpected key itself, not at the mapping that holds it.
+        allowed = set(error.schema.get("properties", {}))
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extra = [k for k in error.instance
+                 if k not in allowed and not any(p.search(k) for p in patterns)]
+        if extra:
+            path.append(extra[0])
+    node = _node_at(root, path)
     return node.start_mark.line + 1
 
 
@@ -120,7 +144,9 @@ def load_case(path: Path, cases_root: Path = CASES) -> Case:
     if isinstance(data.get("steps"), list):
         # A bare string step ("peer.accept", "close") is shorthand for a step without arguments.
         data["steps"] = [{s: None} if isinstance(s, str) else s for s in data["steps"]]
-    errors = sorted(_validator().iter_errors(data), key=lambda e: (_line_of(root, e), e.path))
+    # A missing key is often explained by a misspelt one: report other problems first.
+    errors = sorted(_validator().iter_errors(data),
+                    key=lambda e: (e.validator == "required", _line_of(root, e), str(list(e.path))))
     if errors:
         first = errors[0]
         raise CaseError(path, _line_of(root, first), _describe(first))
