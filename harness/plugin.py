@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 
+from harness import allure_support
 from harness.adapter import Adapter
 from harness.loader import CaseError, load_case
 from harness.model import Case
-from harness.paths import CASE_SCHEMA, CASES
+from harness.paths import CASE_SCHEMA, CASES, ROOT
 from harness.registry import UnknownAdapter, resolve
 from harness.report import render
 from harness.results import CaseResult, Status
+from harness.results_file import ResultsWriter
 from harness.runner import Settings, run_case
 
 STATUS_KEY = "conformance_status"
@@ -40,12 +42,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="scale every per-step timeout (default 2 s) by this factor")
     group.addoption("--strict-conformance", action="store_true",
                     help="treat NON-STRICT results (message differs, SHOULD broken) as failures")
+    group.addoption("--results-jsonl", metavar="PATH", default=None,
+                    help="write the canonical results file (JSON lines) here")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for feature in _features():
         config.addinivalue_line("markers", f"{feature}: cases needing the {feature} feature")
     config.stash[_STATE] = _State(config)
+    path = config.getoption("results_jsonl")
+    if path and not hasattr(config, "workerinput"):  # only the process that sees all reports
+        config.stash[_WRITER] = ResultsWriter(Path(path), config.getoption("adapter"))
 
 
 class _State:
@@ -79,12 +86,16 @@ class _State:
 
 
 _STATE = pytest.StashKey[_State]()
+_WRITER = pytest.StashKey[ResultsWriter]()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is not None:
         state.close()
+    writer = config.stash.get(_WRITER, None)
+    if writer is not None:
+        writer.close()
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -142,6 +153,8 @@ class CaseItem(pytest.Item):
         self.case = case
         for feature in case.features:
             self.add_marker(feature)
+        for mark in allure_support.markers(case):
+            self.add_marker(mark)
         self.result: CaseResult | None = None
 
     def runtest(self) -> None:
@@ -152,9 +165,20 @@ class CaseItem(pytest.Item):
             raise pytest.UsageError(str(exc)) from None
         result = state.run(run_case(self.case, adapter, state.settings))
         self.result = result
-        self.user_properties.append((STATUS_KEY, result.status.value))
-        if result.message:
-            self.user_properties.append(("conformance_message", result.message))
+        info = adapter.info
+        self.user_properties += [
+            (STATUS_KEY, result.status.value),
+            ("conformance_message", result.message),
+            ("conformance_case", self.case.id),
+            ("conformance_path", self.case.path.relative_to(ROOT).as_posix()
+             if self.case.path.is_relative_to(ROOT) else str(self.case.path)),
+            ("conformance_requirements", list(self.case.requirements)),
+            ("conformance_features", list(self.case.features)),
+            ("conformance_seconds", result.seconds),
+            ("conformance_impl", {"name": info.name, "version": info.version,
+                                  "language": info.language, "homepage": info.homepage}),
+        ]
+        allure_support.attach(self.case, result, info, state.spec)
         if result.status is Status.NOT_APPLICABLE:
             pytest.skip(f"NOT-APPLICABLE: {result.message}")
         if result.status is Status.PASS:
@@ -180,9 +204,18 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if status is None:  # not a conformance case (the project's own tests)
         return
     _SUMMARY.append((report.nodeid, status, str(props.get("conformance_message", ""))))
+    writer = _CONFIG[0].stash.get(_WRITER, None) if _CONFIG else None
+    if writer is not None:
+        writer.case(props, float(props.get("conformance_seconds", report.duration)))
 
 
 _SUMMARY: list[tuple[str, str, str]] = []
+_CONFIG: list[pytest.Config] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG[:] = [session.config]
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -20,6 +20,7 @@ class Requirement:
     text: str
     source: str
     origin: str
+    link: str = ""
 
     @property
     def group(self) -> str:
@@ -33,7 +34,7 @@ def catalogue(path: Path = REQUIREMENTS) -> dict[str, Requirement]:
     for entry in raw.get("requirements", []):
         req = Requirement(
             id=entry["id"], level=entry["level"], text=entry["text"],
-            source=entry["source"], origin=entry["origin"],
+            source=entry["source"], origin=entry["origin"], link=entry.get("link", ""),
         )
         if req.level not in LEVELS:
             raise ValueError(f"{path}: requirement {req.id} has unknown level {req.level!r}")
