@@ -24,9 +24,10 @@ class CaseContext:
     """What the harness tells the implementation about one case before it starts."""
 
     case_id: str
-    allowed_endpoints: list[tuple[str, int]]   # the case's own peers: reachable despite policy
+    allowed_endpoints: list[tuple[str, int]]   # the case's own peers and closed port:
+                                                # reachable despite the egress policy
     ca_pem: str | None = None                   # the run's test CA, for TLS cases
-    self_address: str | None = None
+    self_address: str | None = None             # "host:port" it is served at ({self})
 
 
 class AdapterError(Exception):
@@ -44,6 +45,11 @@ class Scope(Protocol):
     async def call(self, op: str, args: dict[str, Any]) -> CallReply: ...
 
     async def await_promise(self, promise_id: str, timeout: float) -> AwaitReply: ...
+
+    async def call_batch(self, ops: list[tuple[str, dict[str, Any]]]) -> list[CallReply]:
+        """Run `ops` one after another in one synchronous turn of the implementation: no
+        promise callback or I/O may run in between (a `sameTurn` step). Answers in order."""
+        ...
 
     async def violations(self) -> list[str]:
         """Destinations the safety guard refused during this case, as sentences such as

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 from harness.model import Case, Step
 
-OUTCOMES = ("returns", "throws", "fulfils", "rejects", "pending", "settles", "done")
+OUTCOMES = ("returns", "throws", "fulfils", "rejects", "pending", "settles", "done",
+            "throwsOrRejects")
 SYNC = {"returns", "throws", "message"}
 ASYNC = SYNC | {"fulfils", "rejects", "pending", "settles"}
 ALLOWED: dict[str, set[str]] = {
-    "connect": SYNC, "getReader": SYNC, "getWriter": SYNC, "releaseLock": SYNC,
+    "connect": SYNC | {"throwsOrRejects"},
+    "getReader": SYNC, "getWriter": SYNC, "releaseLock": SYNC,
     "startTls": SYNC,
     "get": {"value", "absent", "throws", "message", "returns"},
     "read": ASYNC | {"value", "done"},
@@ -19,12 +21,25 @@ ALLOWED: dict[str, set[str]] = {
     "await": (ASYNC - {"returns", "throws"}) | {"value", "absent"},
 }
 DEFAULT_SOCKET = "s"
+# Calls that answer at once, and calls that may join a turn only when they just start a promise.
+STARTS = {"read", "write", "closeWriter", "abortWriter", "cancel", "close"}
+SAME_TURN = {"connect", "get", "getReader", "getWriter", "releaseLock", "startTls"} | STARTS
 
 
 def check_case(case: Case) -> Iterator[tuple[int, str]]:
     names: dict[str, str] = {}  # name -> what it holds (socket, reader, writer, promise)
     for step in case.steps:
         if step.kind == "peer":
+            continue
+        if step.kind == "sameTurn":
+            for inner in step.args["steps"]:
+                if inner.kind not in SAME_TURN or (inner.kind in STARTS and "as" not in inner.args):
+                    yield inner.line, (f"sameTurn: {inner.kind} cannot run inside a turn "
+                                       "(only calls that return at once, or start a promise "
+                                       "with 'as')")
+                    continue
+                yield from _check_expect(inner)
+                yield from _check_names(inner, names)
             continue
         yield from _check_expect(step)
         yield from _check_names(step, names)
@@ -39,8 +54,9 @@ def _check_expect(step: Step) -> Iterator[tuple[int, str]]:
     outcomes = [k for k in OUTCOMES if k in expect]
     if len(outcomes) > 1:
         yield step.line, f"{step.kind}: expect names more than one outcome: {', '.join(outcomes)}"
-    if "message" in expect and not ({"throws", "rejects"} & set(expect)):
-        yield step.line, f"{step.kind}: expect.message needs throws or rejects beside it"
+    if "message" in expect and not ({"throws", "rejects", "throwsOrRejects"} & set(expect)):
+        yield step.line, (f"{step.kind}: expect.message needs throws or rejects beside it "
+                          "(or throwsOrRejects on connect)")
     if "as" in step.args and set(expect) - SYNC:
         yield step.line, (f"{step.kind}: a step with 'as' only starts its promise; await "
                           f"{step.args['as']!r} in a later step to check how it settles")
@@ -56,7 +72,10 @@ def _check_names(step: Step, names: dict[str, str]) -> Iterator[tuple[int, str]]
             yield step.line, f"{step.kind}: {name!r} {what} (needs a {' or '.join(kinds)})"
 
     if step.kind == "connect":
-        names[a.get("socket", DEFAULT_SOCKET)] = "socket"
+        # After throwsOrRejects there may be no socket at all (connect() may have thrown).
+        refused = "throwsOrRejects" in (a.get("expect") or {})
+        names[a.get("socket", DEFAULT_SOCKET)] = \
+            "connection expected to be refused" if refused else "socket"
     elif step.kind == "startTls":
         yield from need(a.get("socket", DEFAULT_SOCKET), ("socket",))
         if "as" in a:

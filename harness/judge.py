@@ -46,6 +46,10 @@ def describe_await(reply: AwaitReply) -> str:
 
 
 def expected_text(expect: dict[str, Any], sync: bool) -> str:
+    if "throwsOrRejects" in expect:
+        name = expect["throwsOrRejects"]
+        return f"throws {name} or returns a socket whose opened rejects with {name}" + \
+            _msg(expect)
     if "throws" in expect:
         return f"throws {expect['throws']}" + _msg(expect)
     if "rejects" in expect:
@@ -78,6 +82,24 @@ def judge_call(reply: CallReply, expect: dict[str, Any]) -> None:
         check_value(expect["value"], reply.value, want, describe_call(reply))
     if "absent" in expect:
         _check_absent(expect["absent"], reply.value, want, describe_call(reply))
+
+
+def judge_refusal(reply: CallReply, opened: AwaitReply | None, expect: dict[str, Any]) -> None:
+    """`throwsOrRejects: Name` on connect: either a synchronous throw or a rejected opened
+    passes, each with the same error name and message. `opened` is how the socket's opened
+    settled when connect() returned one (None when it threw, or opened was not a promise)."""
+    want = expected_text(expect, sync=True)
+    name = expect["throwsOrRejects"]
+    if isinstance(reply, Threw):
+        if reply.error.name != name:
+            raise Mismatch(want, describe_call(reply))
+        _check_message(expect, reply.error.message, want, describe_call(reply))
+        return
+    got = describe_call(reply) if opened is None else \
+        f"returned a socket whose opened {describe_await(opened).replace('still ', 'stayed ')}"
+    if not isinstance(opened, Rejected) or opened.error.name != name:
+        raise Mismatch(want, got)
+    _check_message(expect, opened.error.message, want, got)
 
 
 def judge_await(reply: AwaitReply, expect: dict[str, Any]) -> None:

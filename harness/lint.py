@@ -21,7 +21,7 @@ from harness.model import Case
 from harness.paths import CASES, REQUIREMENTS, SPEC
 from harness.requirements import catalogue
 
-TITLE_MAX = 100
+TITLE_MAX = 120
 
 
 def load_all(root: Path = CASES) -> tuple[list[Case], list[str]]:

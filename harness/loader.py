@@ -144,6 +144,9 @@ def load_case(path: Path, cases_root: Path = CASES) -> Case:
     if isinstance(data.get("steps"), list):
         # A bare string step ("peer.accept", "close") is shorthand for a step without arguments.
         data["steps"] = [{s: None} if isinstance(s, str) else s for s in data["steps"]]
+        for s in data["steps"]:
+            if isinstance(s, dict) and isinstance(s.get("sameTurn"), list):
+                s["sameTurn"] = [{x: None} if isinstance(x, str) else x for x in s["sameTurn"]]
     # A missing key is often explained by a misspelt one: report other problems first.
     errors = sorted(_validator().iter_errors(data),
                     key=lambda e: (e.validator == "required", _line_of(root, e), str(list(e.path))))
@@ -185,6 +188,14 @@ def _build(path: Path, root: yaml.Node, data: dict[str, Any], cases_root: Path) 
                 raise CaseError(path, n, f"step {key!r} names peer {peer!r}, but the case's "
                                          f"peers are {', '.join(sorted(peer_names))}")
             steps.append(Step("peer", _peer_args(action, args), n, source, peer, action))
+        elif key == "sameTurn":
+            inner = []
+            for j, raw_inner in enumerate(args):
+                (ikey, iargs), = raw_inner.items()
+                m = line("steps", i, "sameTurn", j)
+                isrc = lines[m - 1].strip().removeprefix("- ") if m <= len(lines) else ikey
+                inner.append(Step(ikey, _client_args(ikey, iargs), m, isrc))
+            steps.append(Step(key, {"steps": inner}, n, source))
         else:
             steps.append(Step(key, _client_args(key, args), n, source))
     case = Case(

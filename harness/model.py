@@ -12,7 +12,7 @@ from typing import Any
 
 CLIENT_STEPS = (
     "connect", "get", "getReader", "getWriter", "read", "write", "closeWriter", "abortWriter",
-    "releaseLock", "cancel", "close", "startTls", "await",
+    "releaseLock", "cancel", "close", "startTls", "await", "sameTurn",
 )
 PEER_ACTIONS = (
     "accept", "send", "expect", "expect_eof", "shutdown", "close", "reset",
@@ -38,8 +38,15 @@ class Step:
 
 @dataclass(frozen=True)
 class PeerSpec:
+    """A case's fake peer. `tls`: TLS from the first byte. `cert`: the certificate it
+    presents then or at `start_tls` (servers.certs.CERT_KINDS: valid, wrong-host,
+    untrusted, expired)."""
+
     name: str
     tls: bool = False
+    cert: str = "valid"
+    host: str = "127.0.0.1"   # or "::1": where it listens
+    allowed: bool = True      # False: not an allowed endpoint; an egress policy must refuse it
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from harness import allure_support
-from harness.adapter import Adapter
+from harness import expectations as exp
+from harness.adapter import Adapter, AdapterError, ImplementationInfo
 from harness.loader import CaseError, load_case
 from harness.model import Case
 from harness.paths import CASE_SCHEMA, CASES, ROOT
@@ -37,7 +38,18 @@ def _features() -> list[str]:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "cloudflare:sockets conformance")
     group.addoption("--adapter", default="reference",
-                    help="implementation under test: reference (default) or python:MOD:FACTORY")
+                    help="implementation under test: reference (default), node, "
+                         "driver:COMMAND (spec/adapter-protocol.md) or python:MOD:FACTORY")
+    group.addoption("--node-module", metavar="PATH", default=None,
+                    help="with --adapter node: run the Node.js driver against this module "
+                         "(a path or package name exporting connect) instead of "
+                         "@arrowood.dev/socket")
+    group.addoption("--expectations", metavar="PATH", default=None,
+                    help="expected results (default: adapters/<adapter>/expectations.yaml "
+                         "for reference and node)")
+    group.addoption("--update-expectations", action="store_true",
+                    help="rewrite the expectations file from this run (new entries get "
+                         "reason TODO)")
     group.addoption("--timeout-multiplier", type=float, default=1.0,
                     help="scale every per-step timeout (default 2 s) by this factor")
     group.addoption("--strict-conformance", action="store_true",
@@ -63,13 +75,32 @@ class _State:
         self.spec: str = config.getoption("adapter")
         self.settings = Settings(timeout_multiplier=config.getoption("timeout_multiplier"))
         self.strict: bool = config.getoption("strict_conformance")
+        self.node_module: str | None = config.getoption("node_module")
+        given = config.getoption("expectations")
+        self.expectations_path = Path(given) if given else \
+            exp.default_path(self.spec, self.node_module)
+        self.update_expectations: bool = config.getoption("update_expectations")
+        if self.update_expectations and self.expectations_path is None:
+            raise pytest.UsageError(f"--update-expectations: --adapter {self.spec} has no "
+                                    f"expectations file of its own; name one with "
+                                    f"--expectations PATH")
+        try:
+            self.expectations = exp.load(self.expectations_path)
+        except exp.ExpectationsError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self._runner: asyncio.Runner | None = None
         self._adapter: Adapter | None = None
 
     def adapter(self) -> Adapter:
+        """The started adapter. A driver that cannot start raises AdapterError each time it
+        is asked for, so every case reports the reason instead of the first one only."""
         if self._adapter is None:
-            adapter = resolve(self.spec)
-            self.run(adapter.start())
+            adapter = resolve(self.spec, node_module=self.node_module)
+            try:
+                self.run(adapter.start())
+            except AdapterError:
+                self.run(adapter.stop())
+                raise
             self._adapter = adapter
         return self._adapter
 
@@ -127,6 +158,11 @@ class CaseFailed(Exception):
         self.text = text
 
 
+class ExpectedStatus(CaseFailed):
+    """The case ended with the status its expectations entry names: the strict xfail
+    marker (raises=ExpectedStatus) turns exactly this into xfailed, nothing else."""
+
+
 class BrokenCaseItem(pytest.Item):
     """A case file that cannot be loaded: one clear failure, the rest of the suite runs."""
 
@@ -155,17 +191,26 @@ class CaseItem(pytest.Item):
             self.add_marker(feature)
         for mark in allure_support.markers(case):
             self.add_marker(mark)
+        self.expected = self.config.stash[_STATE].expectations.get(case.id)
+        if self.expected is not None:
+            self.add_marker(pytest.mark.xfail(
+                reason=f"{self.expected.status.value}: {self.expected.reason}", strict=True,
+                raises=ExpectedStatus))
         self.result: CaseResult | None = None
 
     def runtest(self) -> None:
         state = self.config.stash[_STATE]
         try:
             adapter = state.adapter()
+            result = state.run(run_case(self.case, adapter, state.settings))
+            info = adapter.info
         except UnknownAdapter as exc:
             raise pytest.UsageError(str(exc)) from None
-        result = state.run(run_case(self.case, adapter, state.settings))
+        except AdapterError as exc:  # the driver could not even start: this case is ERROR
+            info = ImplementationInfo(state.spec, "?", "?")
+            result = CaseResult(self.case.id, Status.ERROR, f"adapter error: {exc}",
+                                diagnostics=exc.stderr, implementation=state.spec)
         self.result = result
-        info = adapter.info
         self.user_properties += [
             (STATUS_KEY, result.status.value),
             ("conformance_message", result.message),
@@ -178,14 +223,23 @@ class CaseItem(pytest.Item):
             ("conformance_impl", {"name": info.name, "version": info.version,
                                   "language": info.language, "homepage": info.homepage}),
         ]
+        if self.expected is not None:
+            self.user_properties.append(("conformance_expected", self.expected.status.value))
         allure_support.attach(self.case, result, info, state.spec)
         if result.status is Status.NOT_APPLICABLE:
             pytest.skip(f"NOT-APPLICABLE: {result.message}")
-        if result.status is Status.PASS:
-            return
-        if result.status is Status.NON_STRICT and not state.strict:
-            return
-        raise CaseFailed(render(self.case, result, state.spec))
+        passed = result.status is Status.PASS or (result.status is Status.NON_STRICT
+                                                  and not state.strict)
+        expected = self.expected
+        if expected is not None and result.status is expected.status:
+            raise ExpectedStatus(render(self.case, result, state.spec))
+        if passed:
+            return  # with an expectation, the strict xfail marker reports XPASS(strict)
+        text = render(self.case, result, state.spec)
+        if expected is not None:
+            text = (f"expected {expected.status.value} ({state.expectations_path}: "
+                    f"{expected.reason}); got {result.status.value}\n{text}")
+        raise CaseFailed(text)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):
@@ -204,12 +258,15 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if status is None:  # not a conformance case (the project's own tests)
         return
     _SUMMARY.append((report.nodeid, status, str(props.get("conformance_message", ""))))
+    _STATUSES[str(props.get("conformance_case", report.nodeid))] = str(status)
     writer = _CONFIG[0].stash.get(_WRITER, None) if _CONFIG else None
     if writer is not None:
         writer.case(props, float(props.get("conformance_seconds", report.duration)))
 
 
 _SUMMARY: list[tuple[str, str, str]] = []
+_STATUSES: dict[str, str] = {}        # case id -> status, for --update-expectations
+_EXPECTATION_NOTES: list[str] = []
 _CONFIG: list[pytest.Config] = []
 
 
@@ -218,7 +275,42 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _CONFIG[:] = [session.config]
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """--update-expectations: rewrite the file from what this run saw. Only the process
+    that receives every report writes it (the xdist controller, or a lone pytest), and only
+    after a run that finished (an interrupted run would drop entries it never reached)."""
+    config = session.config
+    state = config.stash.get(_STATE, None)
+    if state is None or hasattr(config, "workerinput"):
+        return
+    path = state.expectations_path
+    stale = sorted(c for c in state.expectations if not exp.case_exists(c))
+    if stale:
+        _EXPECTATION_NOTES.append(f"{len(stale)} expectation(s) name cases that do not exist: "
+                                  f"{', '.join(stale)}")
+    if not state.update_expectations or path is None:
+        todo = sorted(c for c, e in state.expectations.items() if not e.reviewed)
+        if todo:
+            _EXPECTATION_NOTES.append(f"{len(todo)} expectation(s) in {path} still say "
+                                      f"reason: TODO: {', '.join(todo)}")
+        return
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        _EXPECTATION_NOTES.append(f"run did not finish (exit {int(exitstatus)}): {path} "
+                                  f"left unchanged")
+        return
+    results = {case_id: Status(status) for case_id, status in _STATUSES.items()}
+    updated = exp.update(state.expectations, results)
+    exp.write(path, updated)
+    todo = sorted(c for c, e in updated.items() if not e.reviewed)
+    _EXPECTATION_NOTES.append(f"wrote {path}: {len(updated)} entries" + (
+        f"; {len(todo)} need review (reason: TODO): {', '.join(todo)}" if todo else ""))
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _EXPECTATION_NOTES:
+        terminalreporter.section("expectations")
+        for note in _EXPECTATION_NOTES:
+            terminalreporter.write_line(note)
     if not _SUMMARY:
         return
     counts = Counter(status for _, status, _ in _SUMMARY)

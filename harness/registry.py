@@ -2,6 +2,11 @@
 
   reference             the Python implementation in adapters/reference (default)
   python:MODULE:FACTORY any importable factory returning an Adapter (variants, mutants)
+  driver:COMMAND        any program speaking spec/adapter-protocol.md on stdio; COMMAND is
+                        split like a shell would (shlex), e.g.
+                        driver:"python -m adapters.reference.stdio_driver"
+  node                  adapters/node: @arrowood.dev/socket on Node.js, or with
+                        node_module (pytest --node-module PATH) any module exporting connect
 """
 
 from __future__ import annotations
@@ -16,7 +21,23 @@ class UnknownAdapter(Exception):
     pass
 
 
-def resolve(spec: str) -> Adapter:
+def resolve(spec: str, *, node_module: str | None = None) -> Adapter:
+    if node_module is not None and spec != "node":
+        raise UnknownAdapter(f"--node-module needs --adapter node (not {spec!r})")
+    if spec == "node":
+        from adapters.node.launch import LaunchError, node_adapter
+
+        try:
+            return node_adapter(node_module)
+        except LaunchError as exc:
+            raise UnknownAdapter(f"--adapter node: {exc}") from None
+    if spec.startswith("driver:"):
+        from harness.driver import resolve_command
+
+        try:
+            return resolve_command(spec.removeprefix("driver:"))
+        except ValueError as exc:
+            raise UnknownAdapter(f"--adapter {spec!r}: {exc}") from None
     if spec == "reference":
         from adapters.reference.adapter import ReferenceAdapter
 
@@ -30,5 +51,5 @@ def resolve(spec: str) -> Adapter:
         except (ImportError, AttributeError) as exc:
             raise UnknownAdapter(f"--adapter {spec!r}: {exc}") from None
         return factory()
-    raise UnknownAdapter(f"--adapter {spec!r}: unknown adapter; use 'reference' or "
-                         f"'python:MODULE:FACTORY'")
+    raise UnknownAdapter(f"--adapter {spec!r}: unknown adapter; use 'reference', 'node', "
+                         f"'driver:COMMAND' or 'python:MODULE:FACTORY'")

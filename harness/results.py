@@ -33,7 +33,9 @@ class CaseResult:
     message: str = ""
     steps: list[StepRecord] = field(default_factory=list)
     seconds: float = 0.0
-    wire: dict[str, dict[str, bytes]] = field(default_factory=dict)  # peer -> received/sent
+    # peer -> received/sent. Kept out of repr: asyncio.Runner.run reprs the finished task
+    # (via signal.getsignal on its SIGINT handler), and a 32 MiB transfer took a second to repr.
+    wire: dict[str, dict[str, bytes]] = field(default_factory=dict, repr=False)
     diagnostics: str = ""
     implementation: str = ""
 

@@ -21,6 +21,7 @@ from harness.adapter import Adapter, AdapterError, CaseContext, Scope
 from harness.checks import DEFAULT_SOCKET
 from harness.data import to_bytes
 from harness.model import Case, Step
+from harness.ranges import cloudflare
 from harness.requirements import strongest_level
 from harness.results import CaseResult, Status, StepRecord
 from harness.values import (
@@ -34,9 +35,14 @@ from harness.values import (
     Threw,
     show,
 )
+from servers import certs
 from servers.puppet import ClosedPort, PeerFailure, PuppetPeer
 
-_TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_]+)?)\}")
+_TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\}")
+# Where the harness tells an implementation it is served at, for {self} (the TCP-loop cases).
+# An adapter that really is served somewhere (workerd) sets `self_address` to override it.
+# A reserved name (RFC 2606 .invalid) on the wrangler dev port: dialling it can reach nothing.
+DEFAULT_SELF_ADDRESS = "reference-worker.invalid:8787"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class OpTimeout(Exception):
     pass
 
 
+class _Planned(Exception):
+    """Raised by call() while a sameTurn step collects its ops: the op is recorded instead."""
+
+
 class Runner:
     def __init__(self, case: Case, adapter: Adapter, settings: Settings) -> None:
         self.case, self.adapter, self.settings = case, adapter, settings
@@ -71,6 +81,8 @@ class Runner:
         self.leftover: dict[str, bytes] = {}   # reader -> bytes read beyond an expectation
         self.locks: set[str] = set()           # default readers/writers already acquired
         self.notes: list[str] = []
+        # sameTurn: ("plan", ops recorded) or ("replay", replies to hand out), else None
+        self._turn: tuple[str, list[Any]] | None = None
         self.step: Step | None = None
 
     # entry ---------------------------------------------------------------------------------
@@ -86,10 +98,11 @@ class Runner:
                               f"{', '.join(missing)}")
             return result
         started = time.perf_counter()
+        tripped = False
         try:
             await self._setup()
             await self._run_steps(result)
-            await self._check_guard(result)
+            tripped = await self._check_guard(result)
         except AdapterError as exc:
             result.status, result.message = Status.ERROR, f"adapter error: {exc}"
             result.diagnostics = exc.stderr
@@ -101,7 +114,9 @@ class Runner:
             result.diagnostics = result.diagnostics or self.adapter.diagnostics()
         if result.status is Status.PASS and self.notes:
             result.status, result.message = Status.NON_STRICT, "; ".join(self.notes)
-        if result.status is Status.FAIL and strongest_level(case.requirements) != "MUST":
+        # A guard refusal is a safety failure, not a conformance level: never downgraded.
+        if result.status is Status.FAIL and strongest_level(case.requirements) != "MUST" \
+                and not tripped:
             result.status = Status.NON_STRICT
             result.message = f"a {strongest_level(case.requirements)} requirement is broken: " \
                              f"{result.message}"
@@ -109,14 +124,17 @@ class Runner:
 
     async def _setup(self) -> None:
         for spec in self.case.peers:
-            peer = PuppetPeer(spec.name)
+            peer = PuppetPeer(spec.name, spec.host, tls=spec.tls, cert=spec.cert)
             await peer.start()
             self.peers[spec.name] = peer
         self.closed_port = ClosedPort()
-        context = CaseContext(self.case.id, [(p.host, p.port) for p in self.peers.values()])
+        # Every case gets the CA, TLS or not: it is the same text for the whole process, so
+        # an implementation can configure its trust once.
+        context = CaseContext(self.case.id, self._endpoints(), ca_pem=certs.ca_pem(),
+                              self_address=self.self_address)
         self.scope = await self.adapter.open_scope(context)
 
-    async def _check_guard(self, result: CaseResult) -> None:
+    async def _check_guard(self, result: CaseResult) -> bool:
         """A refused destination fails the case even if every step looked right: an
         implementation that dials a disallowed address is wrong whatever it reports."""
         assert self.scope is not None
@@ -125,6 +143,7 @@ class Runner:
             result.status = Status.FAIL
             result.message = "; ".join(blocked) + (f" (steps: {result.message})"
                                                    if result.message else "")
+        return bool(blocked)
 
     async def _teardown(self) -> None:
         if self.scope is not None:
@@ -179,6 +198,15 @@ class Runner:
 
     async def call(self, op: str, **args: Any) -> CallReply:
         assert self.scope is not None
+        if self._turn is not None:
+            mode, box = self._turn
+            if mode == "plan":
+                box.append((op, args))
+                raise _Planned
+            if not box:
+                raise CaseInvalid("inside sameTurn a step may make one call only: acquire "
+                                  "readers and writers before the turn")
+            return box.pop(0)
         try:
             return await asyncio.wait_for(self.scope.call(op, args), self.timeout())
         except TimeoutError:
@@ -213,7 +241,29 @@ class Runner:
         head, _, attr = name.partition(".")
         if head in self.peers and attr in ("host", "port"):
             return getattr(self.peers[head], attr)
+        if head == "self" and attr in ("", "host", "port"):
+            host, _, port = self.self_address.rpartition(":")
+            return {"": self.self_address, "host": host, "port": int(port)}[attr]
+        if head == "cloudflare" and attr in ("v4", "v6"):
+            # An address inside Cloudflare's published ranges (spec/cloudflare-ranges.yaml),
+            # chosen by the case id: stable per case, spread over the ranges across cases.
+            return cloudflare().pick(4 if attr == "v4" else 6, self.case.id)
         raise CaseInvalid(f"unknown template {{{name}}}")
+
+    @property
+    def self_address(self) -> str:
+        """{self}: the "host:port" the implementation under test is served at."""
+        return getattr(self.adapter, "self_address", None) or DEFAULT_SELF_ADDRESS
+
+    def _endpoints(self) -> list[tuple[str, int]]:
+        """The case's own endpoints, the only loopback destinations an egress policy lets
+        through (and the harness guard allows): its peers, and its closed port, which the
+        connection-failure cases dial. A bystander peer (allowed: false) is left out."""
+        allowed = {spec.name for spec in self.case.peers if spec.allowed}
+        own = [(p.host, p.port) for name, p in self.peers.items() if name in allowed]
+        if self.closed_port is not None:
+            own.append((self.closed_port.host, self.closed_port.port))
+        return own
 
     async def started(self, reply: CallReply, args: dict[str, Any], what: str) -> str | None:
         """Handle a call that returns a promise: name it (`as`) or return its id to await."""
@@ -265,12 +315,29 @@ class Runner:
     # client steps ----------------------------------------------------------------------------
     async def _do_connect(self, step: Step, a: dict[str, Any]) -> None:
         peer = self.default_peer(a)
+        host = f"[{peer.host}]" if ":" in peer.host else peer.host  # IPv6 needs brackets
         address = self.render(a["address"]) if "address" in a else \
-            {"hostname": peer.host, "port": peer.port}
+            {"hostname": host, "port": peer.port}
         args: dict[str, Any] = {"socket": a.get("socket", DEFAULT_SOCKET), "address": address}
         if "options" in a:
             args["options"] = self.render(a["options"])
-        judge.judge_call(await self.call("connect", **args), a.get("expect") or {})
+        reply = await self.call("connect", **args)
+        expect = a.get("expect") or {}
+        if "throwsOrRejects" in expect:
+            await self._refused(args["socket"], reply, expect)
+            return
+        judge.judge_call(reply, expect)
+
+    async def _refused(self, socket: str, reply: CallReply, expect: dict[str, Any]) -> None:
+        """`throwsOrRejects`: the sources leave open whether a refused destination throws
+        from connect() or rejects opened (BEHAVIOURS.md 30), so either passes; a socket whose
+        opened fulfils or stays pending fails."""
+        opened: AwaitReply | None = None
+        if isinstance(reply, Returned):
+            got = await self.call("get", target=socket, path=["opened"])
+            if isinstance(got, Returned) and isinstance(got.value, PromiseRef):
+                opened = await self.wait(got.value.id, self.timeout())
+        judge.judge_refusal(reply, opened, expect)
 
     async def _do_get(self, step: Step, a: dict[str, Any]) -> None:
         head, *path = a["target"].split(".")
@@ -392,6 +459,42 @@ class Runner:
             args["options"] = self.render(a["options"])
         judge.judge_call(await self.call("startTls", **args), a.get("expect") or {})
 
+    async def _do_sameTurn(self, step: Step, a: dict[str, Any]) -> None:
+        """Plan each inner step's call, send them as one batch, then judge each reply with
+        the inner step's own handler (replayed with the reply instead of a new call)."""
+        assert self.scope is not None
+        inner: list[Step] = a["steps"]
+        ops: list[tuple[str, dict[str, Any]]] = []
+        try:
+            for s in inner:
+                self._turn = ("plan", ops)
+                try:
+                    await getattr(self, f"_do_{s.kind}")(s, s.args)
+                except _Planned:
+                    continue
+                raise CaseInvalid(f"line {s.line}: {s.kind} made no call inside sameTurn")
+        finally:
+            self._turn = None
+        try:
+            replies = await asyncio.wait_for(self.scope.call_batch(ops), self.timeout())
+        except TimeoutError:
+            raise OpTimeout(f"a batch of {len(ops)} ops did not return within "
+                            f"{self.timeout():.2f} s") from None
+        wording: judge.MessageMismatch | None = None
+        for s, reply in zip(inner, replies, strict=True):
+            self._turn = ("replay", [reply])
+            try:
+                await getattr(self, f"_do_{s.kind}")(s, s.args)
+            except judge.MessageMismatch as exc:
+                wording = wording or type(exc)(f"{exc.expected} (line {s.line})", exc.actual)
+            except judge.Mismatch as exc:
+                raise judge.Mismatch(f"{exc.expected} (line {s.line}: {s.source})",
+                                     exc.actual) from None
+            finally:
+                self._turn = None
+        if wording is not None:
+            raise wording
+
     async def _do_await(self, step: Step, a: dict[str, Any]) -> None:
         target = a["promise"]
         if target in self.promises:
@@ -419,6 +522,8 @@ class Runner:
             await peer.conn().expect_eof(t)
         elif action in ("shutdown", "close", "reset", "pause_reading", "resume_reading"):
             getattr(peer.conn(), action)()
+        elif action == "start_tls":
+            peer.start_tls()
         else:
             raise CaseInvalid(f"peer action {action!r} is not supported yet")
 

@@ -4,14 +4,25 @@ It reads continuously (unless paused) and keeps every byte, so a large client wr
 stalls waiting for a `peer.expect` step, and the report can show what arrived. Waits are on
 events, never sleeps. A connection keeps its write side open after the client's FIN
 (eof_received returns True) so half-close can be observed both ways.
+
+TLS runs inside the same Protocol (servers/tls.py), from the first byte for a `tls: true`
+peer or from the `start_tls` step on. The handshake runs in the background as bytes arrive:
+no step waits for it. `send` before it completes is queued; `expect` waits for data as
+always. A failed handshake is recorded and fails the connection's next data step. The byte
+logs (`received`, `sent`) hold application bytes, never TLS records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import struct
 from collections import deque
+from collections.abc import Callable
+
+from servers import certs
+from servers.tls import ServerTls, TlsState, looks_like_client_hello
 
 
 class PeerFailure(Exception):
@@ -23,9 +34,13 @@ class PeerTimeout(PeerFailure):
 
 
 class Connection(asyncio.Protocol):
-    """One accepted connection: a byte log plus an unread buffer that expect() consumes."""
+    """One accepted connection: a byte log plus an unread buffer that expect() consumes.
 
-    def __init__(self) -> None:
+    With TLS (`tls_context` given, or after start_tls) wire bytes go through a ServerTls
+    and only the application bytes reach `unread` and `received`.
+    """
+
+    def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
         self.transport: asyncio.Transport | None = None
         self.unread = bytearray()
         self.received = bytearray()
@@ -33,30 +48,72 @@ class Connection(asyncio.Protocol):
         self.eof = False
         self.lost: BaseException | None = None
         self.closed = False
+        self.tls: ServerTls | None = None
+        self._tls_context = tls_context
+        self._shut = False              # shutdown() ran: nothing more may be sent
+        self._fin_pending = False       # FIN owed once a queued close_notify goes out
         self._changed = asyncio.Event()
+
+    @property
+    def tls_failure(self) -> str | None:
+        """Why TLS broke on this connection (handshake or later), or None."""
+        return self.tls.error if self.tls is not None else None
 
     # asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self._tls_context is not None:
+            self.tls = ServerTls(self._tls_context)
 
     def data_received(self, data: bytes) -> None:
-        self.unread += data
-        self.received += data
+        if self.tls is None:
+            self._deliver(data)
+            return
+        plain = self.tls.receive(data)
+        self._flush_tls()
+        if self._fin_pending and self.tls.close_notify_sent:
+            self._fin_pending = False
+            self._write_eof()
+        if plain:
+            self._deliver(plain)
+        if self.tls.close_notify_received:
+            self.eof = True
+        if self.tls.state is TlsState.FAILED and self.transport is not None:
+            self.transport.close()  # after our alert (flushed above); nothing more can follow
         self._changed.set()
 
     def eof_received(self) -> bool:
+        if self.tls is not None:
+            self.tls.receive_eof()
         self.eof = True
         self._changed.set()
         return True  # keep our write side open: the client may have half-closed on purpose
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self.tls is not None:
+            self.tls.connection_lost(exc)
         self.closed = True
         self.lost = exc
         self.eof = True
         self._changed.set()
 
+    def _deliver(self, data: bytes) -> None:
+        self.unread += data
+        self.received += data
+        self._changed.set()
+
+    def _flush_tls(self) -> None:
+        assert self.tls is not None
+        out = self.tls.outgoing()
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(out)
+
+    def _check_tls(self) -> None:
+        if self.tls_failure is not None:
+            raise PeerFailure(self.tls_failure)
+
     # actions ----------------------------------------------------------------------------
-    async def _wait(self, ready: callable, timeout: float, what: str) -> None:  # type: ignore[valid-type]
+    async def _wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         async def loop() -> None:
             while not ready():
                 self._changed.clear()
@@ -65,20 +122,35 @@ class Connection(asyncio.Protocol):
         try:
             await asyncio.wait_for(loop(), timeout)
         except TimeoutError:
+            still = ""
+            if self.tls is not None and self.tls.state is TlsState.HANDSHAKING:
+                still = ("; the TLS handshake has not completed (did the client start TLS? "
+                         f"first bytes from it: {_preview(self.tls.first_bytes)})")
             raise PeerTimeout(f"{what}: nothing after {timeout:.2f} s; unread so far "
-                              f"{_preview(bytes(self.unread))}") from None
+                              f"{_preview(bytes(self.unread))}{still}") from None
 
     def send(self, data: bytes) -> None:
+        self._check_tls()  # first: it explains why the connection is closed
         if self.transport is None or self.transport.is_closing():
             raise PeerFailure("cannot send: the connection is closed")
+        if self._shut:
+            raise PeerFailure("cannot send: this peer already shut down its side")
+        if self.tls is not None:
+            self.sent += data
+            self.tls.send(data)
+            self._flush_tls()
+            return
         self.sent += data
         self.transport.write(data)
 
     async def expect(self, data: bytes, timeout: float) -> None:
         n = len(data)
-        await self._wait(lambda: len(self.unread) >= n or self.eof, timeout,
-                         f"expected {n} bytes {_preview(data)}")
+        await self._wait(lambda: len(self.unread) >= n or self.eof or bool(self.tls_failure),
+                         timeout, f"expected {n} bytes {_preview(data)}")
         got = bytes(self.unread[:n])
+        if len(got) < n and self.tls_failure:
+            raise PeerFailure(f"{self.tls_failure} (expected {_preview(data)}"
+                              f"{', got ' + _preview(got) if got else ''})")
         if got != data:
             at = next((i for i, (a, b) in enumerate(zip(got, data, strict=False)) if a != b),
                       len(got))
@@ -88,20 +160,42 @@ class Connection(asyncio.Protocol):
         del self.unread[:n]
 
     async def expect_eof(self, timeout: float) -> None:
-        await self._wait(lambda: self.eof or bool(self.unread), timeout, "expected EOF")
+        """EOF is a FIN, or over TLS the client's close_notify (the TCP may stay open: a TLS
+        half-close) or a bare FIN (some implementations close without close_notify)."""
+        await self._wait(lambda: self.eof or bool(self.unread) or bool(self.tls_failure),
+                         timeout, "expected EOF")
         if self.unread:
             raise PeerFailure(f"expected EOF, got more data: {_preview(bytes(self.unread))}")
+        self._check_tls()
         if isinstance(self.lost, ConnectionResetError):
             raise PeerFailure("expected EOF (FIN), but the connection was reset")
 
     def shutdown(self) -> None:
+        """FIN; over TLS close_notify first (queued behind a handshake still running), and
+        reading goes on either way."""
         assert self.transport is not None
-        if self.transport.can_write_eof():
+        self._check_tls()
+        self._shut = True
+        if self.tls is not None:
+            self.tls.close_notify()
+            self._flush_tls()
+            if not self.tls.close_notify_sent:
+                self._fin_pending = True  # queued behind the handshake; data_received sends it
+                return
+        self._write_eof()
+
+    def _write_eof(self) -> None:
+        if (self.transport is not None and not self.transport.is_closing()
+                and self.transport.can_write_eof()):
             self.transport.write_eof()
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        if self.transport is None:
+            return
+        if self.tls is not None and self.tls.state is TlsState.OPEN:
+            self.tls.close_notify()
+            self._flush_tls()
+        self.transport.close()
 
     def reset(self) -> None:
         if self.transport is None:
@@ -119,27 +213,68 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self.transport.resume_reading()
 
+    def start_tls(self, context: ssl.SSLContext) -> None:
+        """Upgrade to TLS (server side) at exactly this point of the byte stream.
+
+        Bytes that already arrived and no `expect` consumed came in plaintext before the
+        upgrade: treating them as TLS is the STARTTLS command-injection bug (CVE-2011-0411),
+        so they fail the step and stay in `unread`, never reaching TLS. The check and the
+        switch happen in one synchronous step on the event loop, so no byte can slip in
+        between (loop.start_tls would need reading paused around its await). The step does
+        not wait for the handshake: the client usually starts it only in a later step.
+        """
+        if self.tls is not None:
+            raise PeerFailure("start_tls: this connection already speaks TLS")
+        if self.unread:
+            hint = ""
+            if looks_like_client_hello(bytes(self.unread)):
+                hint = (" (it looks like a TLS ClientHello: if the client was meant to start "
+                        "TLS here, put peer.start_tls before the client's startTls step, "
+                        "right after the peer's go-ahead)")
+            raise PeerFailure(f"plaintext pipelined behind the STARTTLS upgrade: "
+                              f"{_preview(bytes(self.unread))} arrived before the upgrade "
+                              f"and was not consumed by a peer.expect{hint}")
+        if self.eof:
+            raise PeerFailure("start_tls: the client already closed its side")
+        if self.transport is None or self.transport.is_closing():
+            raise PeerFailure("start_tls: the connection is closed")
+        self.tls = ServerTls(context)
+
 
 class PuppetPeer:
-    """A listening peer; `accept` hands out connections in arrival order."""
+    """A listening peer; `accept` hands out connections in arrival order.
 
-    def __init__(self, name: str, host: str = "127.0.0.1") -> None:
+    `tls`: every connection speaks TLS from its first byte. `cert`: which certificate the
+    peer presents, from the start or at `start_tls` (a servers.certs.CERT_KINDS name).
+    """
+
+    def __init__(self, name: str, host: str = "127.0.0.1", *, tls: bool = False,
+                 cert: str = "valid") -> None:
         self.name = name
         self.host = host
+        self.tls = tls
+        self.cert = cert
         self.port = 0
         self.connections: list[Connection] = []
         self._pending: deque[Connection] = deque()
         self._arrived = asyncio.Event()
         self._server: asyncio.base_events.Server | None = None
+        self._tls_context: ssl.SSLContext | None = None
         self.current: Connection | None = None
 
+    def server_context(self) -> ssl.SSLContext:
+        return certs.server_context(self.cert)
+
     async def start(self) -> None:
+        # Resolve the certificate now: a bad kind or a trustme problem fails setup, not
+        # the first connection.
+        self._tls_context = self.server_context() if self.tls else None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._new_connection, self.host, 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _new_connection(self) -> Connection:
-        conn = Connection()
+        conn = Connection(self._tls_context)
         self.connections.append(conn)
         self._pending.append(conn)
         self._arrived.set()
@@ -157,6 +292,10 @@ class PuppetPeer:
         except TimeoutError:
             raise PeerTimeout(f"no connection arrived within {timeout:.2f} s") from None
         return self.current
+
+    def start_tls(self) -> None:
+        """Upgrade the current connection to TLS here (see Connection.start_tls)."""
+        self.conn().start_tls(self.server_context())
 
     def conn(self) -> Connection:
         if self.current is None:

@@ -12,6 +12,8 @@ import itertools
 from typing import Any
 
 from harness.adapter import CaseContext, ImplementationInfo
+from harness.guard import Guard
+from harness.guard import install as install_guard
 from harness.values import (
     UNDEFINED,
     AwaitReply,
@@ -30,7 +32,7 @@ from .js import JSError
 from .socket import Socket, connect
 from .streams import ReadableStream, Reader, WritableStream, Writer
 
-FEATURES = frozenset({"tcp", "half-open", "backpressure"})
+FEATURES = frozenset({"tcp", "half-open", "backpressure", "egress-policy", "tls", "starttls"})
 
 # The JavaScript-visible surface: a property not listed reads as undefined, as in JS.
 VISIBLE: dict[type, set[str]] = {
@@ -59,9 +61,14 @@ def _class_name(obj: Any) -> str:
 
 
 class ReferenceScope:
-    def __init__(self, context: CaseContext, socket_class: type[Socket]) -> None:
+    def __init__(self, context: CaseContext, socket_class: type[Socket],
+                 guard: Guard | None = None) -> None:
         self.context = context
         self.socket_class = socket_class
+        # Never a case without the guard: it arms with the case's own endpoints and
+        # records every refused destination for violations().
+        self.guard = guard or install_guard()
+        self.watch = self.guard.arm(context.case_id, context.allowed_endpoints)
         self.handles: dict[str, Any] = {}
         self.promises: dict[str, asyncio.Future[Any]] = {}
         self.sockets: list[Socket] = []
@@ -96,6 +103,11 @@ class ReferenceScope:
         except JSError as exc:
             return Threw(JSErrorInfo(exc.name, exc.message))
 
+    async def call_batch(self, ops: list[tuple[str, dict[str, Any]]]) -> list[CallReply]:
+        # call() never suspends for the reference (its op methods are synchronous), so
+        # awaiting it in a loop keeps the whole batch inside one turn of the event loop.
+        return [await self.call(op, args) for op, args in ops]
+
     async def await_promise(self, promise_id: str, timeout: float) -> AwaitReply:
         fut = self.promises[promise_id]
         done, _ = await asyncio.wait({fut}, timeout=timeout)
@@ -111,13 +123,14 @@ class ReferenceScope:
         return Fulfilled(self.export(fut.result()))
 
     async def violations(self) -> list[str]:
-        return []
+        return self.watch.violations()
 
     async def close(self) -> None:
         for sock in self.sockets:
             sock.aclose_now()
         # let aborted transports run connection_lost before the loop moves on
         await asyncio.sleep(0)
+        self.guard.disarm(self.watch)
 
     # operations ----------------------------------------------------------------------------
     def op_connect(self, socket: str, address: Any, options: Any = UNDEFINED) -> Any:
@@ -184,10 +197,11 @@ class ReferenceAdapter:
         )
 
     async def start(self) -> None:
-        return None
+        # The safety guard (harness/guard.py) before anything can dial out.
+        install_guard()
 
     async def open_scope(self, context: CaseContext) -> ReferenceScope:
-        return ReferenceScope(context, self.socket_class)
+        return ReferenceScope(context, self.socket_class, install_guard())
 
     async def stop(self) -> None:
         return None

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.values import UNDEFINED
 
 from . import address as addr
+from . import egress
 from .js import JSError, promise, settle, type_error
-from .streams import ReadableStream, WritableStream
+from .streams import ReadableStream, Reader, WritableStream, Writer
+from .tls import TlsLayer, client_context
 
 CONNECT_FAILED = "proxy request failed, cannot connect to the specified address"
 HTTP_HINT = (". It looks like you might be trying to connect to a HTTP-based service"
@@ -27,6 +31,12 @@ LOST = "Network connection lost."
 READABLE_CLOSING = "This ReadableStream belongs to an object that is closing."
 WRITABLE_CLOSING = "This WritableStream belongs to an object that is closing."
 BAD_SECURE_TRANSPORT = "Unsupported value in secureTransport socket option: "
+TLS_ON_TLS = "Cannot startTls on a TLS socket."
+TLS_AFTER_CLOSE = "The connection was closed before startTls could be started."
+TLS_NEEDS_OPTION = ("The `secureTransport` socket option must be set to 'starttls' for "
+                    "startTls to be used.")
+TLS_TWICE = ("startTls has already been called on this socket, or the socket was transferred "
+             "over RPC.")
 READ_HIGH_WATER = 256 * 1024
 
 
@@ -36,6 +46,7 @@ class State(enum.Enum):
     FAILED = "failed"        # the connection could not be made
     CLOSING = "closing"      # close() called, flushing
     CLOSED = "closed"
+    UPGRADED = "upgraded"    # startTls() handed the connection to a new socket
 
 
 # (state, event) -> next state. Events not listed for a state are ignored on purpose
@@ -50,6 +61,8 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     (State.CLOSING, "closed"): State.CLOSED,
     (State.CLOSING, "connect_failed"): State.CLOSING,
     (State.FAILED, "close"): State.FAILED,
+    (State.CONNECTING, "upgraded"): State.UPGRADED,
+    (State.OPEN, "upgraded"): State.UPGRADED,
 }
 
 
@@ -98,11 +111,18 @@ class Wire(asyncio.Protocol):
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._paused = False
+        self.tls: TlsLayer | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.tls is not None:
+            self.tls.feed(data)
+            return
+        self._plain(data)
+
+    def _plain(self, data: bytes) -> None:
         self.buffer += data
         if len(self.buffer) > READ_HIGH_WATER and not self._paused and self.transport:
             self._paused = True
@@ -110,6 +130,8 @@ class Wire(asyncio.Protocol):
         self._changed.set()
 
     def eof_received(self) -> bool:
+        if self.tls is not None:
+            self.tls.feed_eof()
         self.eof = True
         self._changed.set()
         return True  # keep writing after the peer's FIN; the socket decides when to close
@@ -146,14 +168,37 @@ class Wire(asyncio.Protocol):
     async def write(self, data: bytes) -> None:
         if self.lost or self.transport is None or self.transport.is_closing():
             raise JSError("Error", LOST)
-        self.transport.write(data)
+        if self.tls is not None:
+            self.tls.write(data)
+        else:
+            self.transport.write(data)
         await self._can_write.wait()
         if isinstance(self.error, Exception):
             raise JSError("Error", LOST)
 
     def write_eof(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        if self.tls is not None:
+            self.tls.write_eof()  # close_notify; TLS half-close keeps the TCP stream open
+        elif self.transport is not None and not self.transport.is_closing():
             self.transport.write_eof()
+
+    def start_tls(self, context: ssl.SSLContext, hostname: str) -> asyncio.Future[None]:
+        """Switch to TLS from here on. Plaintext still unread is dropped, never decrypted:
+        after the upgrade point only the handshake may arrive."""
+        assert self.transport is not None
+        self.buffer.clear()
+        self.eof = self.lost
+        self.tls = TlsLayer(context, hostname, self._send_raw, self._plain, self._tls_eof)
+        self.tls.start()
+        return self.tls.handshake
+
+    def _send_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _tls_eof(self) -> None:
+        self.eof = True
+        self._changed.set()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -163,7 +208,8 @@ class Wire(asyncio.Protocol):
 class Socket:
     """What connect() returns. Public attribute names are the JavaScript ones."""
 
-    def __init__(self, address: addr.Address, options: Options, context: Any) -> None:
+    def __init__(self, address: addr.Address, options: Options, context: Any, *,
+                 upgrade_from: Socket | None = None, tls_hostname: str | None = None) -> None:
         self._address = address
         self._options = options
         self._context = context
@@ -171,13 +217,17 @@ class Socket:
         self.opened = promise()
         self.closed = promise()
         self._close_promise: asyncio.Future[Any] | None = None
-        self._wire = Wire()
+        self._upgraded = False
+        self._tls_started = False       # startTls() was called on this socket
+        self._tls_hostname = tls_hostname or address.connect_host
+        # A socket made by startTls() takes over the same connection.
+        self._wire = upgrade_from._wire if upgrade_from is not None else Wire()
         self._wire.on_lost = self._on_lost
         self._connected = promise()
         self.readable = ReadableStream(self, on_eof=self._on_eof)
         self.writable = WritableStream(_SinkView(self))
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._spawn(self._connect())
+        self._spawn(self._connect() if upgrade_from is None else self._upgrade(upgrade_from))
 
     # JS-visible properties --------------------------------------------------------------
     @property
@@ -186,7 +236,7 @@ class Socket:
 
     @property
     def upgraded(self) -> bool:
-        return False
+        return self._upgraded
 
     # state -------------------------------------------------------------------------------
     def _to(self, event: str) -> None:
@@ -200,7 +250,16 @@ class Socket:
         task.add_done_callback(self._tasks.discard)
 
     # connection --------------------------------------------------------------------------
+    def _egress_refusal(self) -> egress.Refusal | None:
+        """Production's egress policy (egress.py); a variant overrides this to show what the
+        harness guard does when an implementation does not refuse."""
+        return egress.refusal_for(self._address, self._context)
+
     async def _connect(self) -> None:
+        refused = self._egress_refusal()
+        if refused is not None:
+            self._fail_connect(refused.message)
+            return
         loop = asyncio.get_running_loop()
         try:
             await loop.create_connection(lambda: self._wire, self._address.connect_host,
@@ -208,12 +267,57 @@ class Socket:
         except OSError:
             self._fail_connect()
             return
+        if self._options.secure_transport == "on" and not await self._handshake():
+            return
         self._to("connected")
         settle(self._connected, True)
         settle(self.opened, {"remoteAddress": self._address.text})
 
-    def _fail_connect(self) -> None:
-        msg = CONNECT_FAILED + (HTTP_HINT if self._address.port in (80, 443) else "")
+    async def _handshake(self) -> bool:
+        """TLS client handshake on the wire; SNI and certificate name are the address's
+        hostname (or TlsOptions.expectedServerHostname). A failure rejects opened/closed."""
+        ca_pem = getattr(self._context, "ca_pem", None)
+        try:
+            await self._wire.start_tls(client_context(ca_pem), self._tls_hostname)
+        except JSError as exc:
+            self._wire.close()
+            self._fail_connect(exc.message)
+            return False
+        return True
+
+    async def _upgrade(self, old: Socket) -> None:
+        """The socket startTls() returned: wait for the old one to flush and let go, then
+        shake hands over the same connection."""
+        if not await old._detach_for_tls():
+            self._fail_connect()
+            return
+        if not await self._handshake():
+            return
+        self._to("connected")
+        settle(self._connected, True)
+        settle(self.opened, {"remoteAddress": old._address.text})
+
+    async def _detach_for_tls(self) -> bool:
+        """Flush pending writes, then make both streams unusable for good (locked, errored),
+        mark the socket upgraded and resolve closed. False if the connection never opened."""
+        try:
+            await asyncio.shield(self._connected)
+        except JSError:
+            return False
+        await self.writable.flush()
+        if self.readable.reader is None:
+            self.readable.reader = Reader(self.readable)
+        self.readable.fail(type_error(READABLE_CLOSING))
+        if self.writable.writer is None:
+            self.writable.writer = Writer(self.writable)
+        self.writable.fail(type_error(WRITABLE_CLOSING))
+        self._upgraded = True
+        self._to("upgraded")
+        settle(self.closed, UNDEFINED)
+        return True
+
+    def _fail_connect(self, message: str | None = None) -> None:
+        msg = message or CONNECT_FAILED + (HTTP_HINT if self._address.port in (80, 443) else "")
         error = JSError("Error", msg)
         self._to("connect_failed")
         settle(self._connected, error=error)
@@ -286,21 +390,38 @@ class Socket:
             await asyncio.shield(self.opened)
         await self.writable.flush()
         self.writable.abort(type_error(WRITABLE_CLOSING))
-        self._wire.close()
+        if not self._tls_started:  # after startTls() the connection belongs to the new socket
+            self._wire.close()
         self._to("closed")
         settle(self.closed, UNDEFINED)
         assert self._close_promise is not None
         settle(self._close_promise, UNDEFINED)
 
     def startTls(self, options: Any = None) -> Socket:
-        raise type_error("The `secureTransport` socket option must be set to 'starttls' for "
-                         "startTls to be used.")
+        """Checks in workerd's order: a TLS socket, a closed one, the wrong option, twice."""
+        if self._options.secure_transport == "on":
+            raise type_error(TLS_ON_TLS)
+        if self._upgraded or self._close_promise is not None or self.state in (
+                State.CLOSING, State.CLOSED, State.FAILED):
+            raise type_error(TLS_AFTER_CLOSE)
+        if self._options.secure_transport != "starttls":
+            raise type_error(TLS_NEEDS_OPTION)
+        if self._tls_started:
+            raise type_error(TLS_TWICE)
+        self._tls_started = True
+        expected = options.get("expectedServerHostname") if isinstance(options, dict) else None
+        tls_options = dataclasses.replace(self._options, secure_transport="on")
+        return type(self)(self._address, tls_options, self._context, upgrade_from=self,
+                          tls_hostname=expected if isinstance(expected, str) else None)
 
     def aclose_now(self) -> None:
         """Harness cleanup at the end of a case: drop everything without ceremony."""
         for task in list(self._tasks):
             task.cancel()
-        if self._wire.transport is not None:
+        # Not once connection_lost has run: a transport closed while its write buffer was
+        # still draining has let go of its loop (CPython 3.11 never counts that loss in
+        # _conn_lost), and abort() would then fail with AttributeError on None.call_soon.
+        if self._wire.transport is not None and not self._wire.lost:
             self._wire.transport.abort()
 
 

@@ -1,0 +1,1 @@
+"""The Node.js adapter: a driver process (stdio.mjs over core.mjs) started by launch.py."""

@@ -1,0 +1,440 @@
+"""The driver protocol end to end: harness/driver.py against real driver processes.
+
+The good driver is the reference over stdio (adapters/reference/stdio_driver.py); the bad
+ones are tests/drivers/misbehaving.py, which breaks the protocol only in cases whose id ends
+with "/misbehave", so each test also shows that the case after the breakage passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness import driver as drv
+from harness.adapter import AdapterError
+from harness.loader import load_case
+from harness.model import Case
+from harness.paths import ROOT
+from harness.results import CaseResult, Status
+from harness.runner import Settings, run_case
+from harness.values import UNDEFINED, ObjectRef, PromiseRef
+
+MISBEHAVING = ROOT / "tests" / "drivers" / "misbehaving.py"
+REFERENCE_DRIVER = [sys.executable, "-m", "adapters.reference.stdio_driver"]
+SETTINGS = Settings(step_timeout=1.0)
+
+ECHO = """\
+id: t/{name}
+title: a case written by the driver tests
+requirements: [connect.object-form]
+features: [tcp]
+steps:
+  - connect: {{}}
+  - peer.accept
+  - await: s.opened
+  - write: "ping"
+  - peer.expect: "ping"
+  - peer.send: "pong"
+  - read: {{expect: {{value: "pong"}}}}
+  - close
+  - peer.expect_eof
+"""
+
+
+def echo_case(where: Path, name: str) -> Case:
+    path = where / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(ECHO.format(name=name))
+    return load_case(path, cases_root=where / "nowhere")
+
+
+def misbehaving(mode: str) -> drv.DriverAdapter:
+    return drv.DriverAdapter([sys.executable, str(MISBEHAVING), mode], label=f"misbehaving {mode}")
+
+
+async def run_cases(adapter: drv.DriverAdapter, cases: list[Case],
+                    settings: Settings = SETTINGS) -> list[CaseResult]:
+    await adapter.start()
+    try:
+        return [await run_case(case, adapter, settings) for case in cases]
+    finally:
+        await adapter.stop()
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Poll for a condition another process brings about (there is no event to wait on)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def pid_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Drivers started in the test write their pid here; none may be alive afterwards."""
+    where = tmp_path / "pids"
+    where.mkdir()
+    monkeypatch.setenv("DRIVER_PID_DIR", str(where))
+    yield where
+    pids = [int(p.name) for p in where.iterdir() if p.name.isdigit()]
+    wait_for(lambda: not any(alive(p) for p in pids), 10, f"drivers {pids} to exit")
+    assert drv.live_pids() == []
+
+
+def driver_pids(pid_dir: Path) -> list[int]:
+    return [int(p.name) for p in pid_dir.iterdir() if p.name.isdigit()]
+
+
+# --- the schema and the value encoding -------------------------------------------------------
+def test_schema_is_valid_2020_12() -> None:
+    schema = json.loads(drv.PROTOCOL_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"].endswith("/2020-12/schema")
+
+
+@pytest.mark.parametrize("reply", [
+    {"id": 3, "returned": {"$promise": "p1"}},
+    {"id": 3, "returned": {"value": {"$bytes": "cG9uZw=="}, "done": False}},
+    {"id": 3, "threw": {"name": "TypeError", "message": "nope"}},
+    {"id": 3, "error": {"message": "no handle named 'x'"}},
+])
+def test_good_call_replies(reply: dict) -> None:
+    assert drv.reply_error("call", reply) is None
+
+
+@pytest.mark.parametrize("reply, complaint", [
+    ({"id": 3, "returned": {"$bytes": "not base64!"}}, "does not match"),
+    ({"id": 3}, "a call reply is"),
+    ({"id": 3, "returned": 1, "threw": {"name": "E", "message": ""}}, "a call reply is"),
+    ({"id": 3, "threw": {"name": "TypeError"}}, "a call reply is"),
+    ({"id": 3, "returned": {"$shiny": 1}}, "a call reply is"),
+])
+def test_bad_call_replies(reply: dict, complaint: str) -> None:
+    problem = drv.reply_error("call", reply)
+    assert problem is not None and complaint in problem
+
+
+def test_requests_the_harness_sends_are_valid() -> None:
+    request = drv.validator("#/$defs/request")
+    for message in [
+        {"id": 0, "cmd": "start", "protocol": 1},
+        {"id": 1, "cmd": "open_scope", "case": "a/b", "allowed": [["127.0.0.1", 1]],
+         "ca_pem": None, "self": None},
+        {"id": 2, "cmd": "call", "op": "write",
+         "args": drv.encode({"writer": "w", "chunk": b"\x00\xff"})},
+        {"id": 3, "cmd": "call", "op": "connect",
+         "args": drv.encode({"socket": "s", "address": {"hostname": "h", "port": float("nan")}})},
+        {"id": 4, "cmd": "await", "promise": "p1", "timeout": 0.1},
+    ]:
+        assert list(request.iter_errors(message)) == [], message
+    assert list(request.iter_errors({"id": 5, "cmd": "call", "op": "explode", "args": {}}))
+
+
+def test_values_round_trip() -> None:
+    value = {"a": [UNDEFINED, b"bytes", float("inf"), None, True, 1.5, "s"],
+             "p": PromiseRef("p9"), "o": ObjectRef("ReadableStream")}
+    back = drv.decode(json.loads(json.dumps(drv.encode(value), allow_nan=False)))
+    assert back == value
+    nan = drv.decode(drv.encode(float("nan")))
+    assert isinstance(nan, float) and nan != nan
+
+
+# --- a good driver -------------------------------------------------------------------------
+def test_reference_over_stdio_runs_cases(tmp_path: Path, pid_dir: Path) -> None:
+    adapter = drv.DriverAdapter(REFERENCE_DRIVER)
+    cases = [echo_case(tmp_path, f"echo-{i}") for i in range(3)]
+    results = asyncio.run(run_cases(adapter, cases))
+    assert [r.status for r in results] == [Status.PASS] * 3, [r.message for r in results]
+    assert adapter.info.name == "reference" and "tcp" in adapter.info.features
+    assert adapter.restarts == 0
+
+
+def test_reference_over_stdio_matches_in_process(tmp_path: Path) -> None:
+    """The same failing step, the same words, whichever side of the pipe the reference is on."""
+    from adapters.reference.adapter import ReferenceAdapter
+
+    path = tmp_path / "wrong.yaml"
+    path.write_text(ECHO.format(name="wrong").replace('value: "pong"', 'value: "pang"'))
+    case = load_case(path, cases_root=tmp_path / "nowhere")
+    over_pipe = asyncio.run(run_cases(drv.DriverAdapter(REFERENCE_DRIVER), [case]))[0]
+
+    async def in_process() -> CaseResult:
+        return await run_case(case, ReferenceAdapter(), SETTINGS)
+
+    direct = asyncio.run(in_process())
+    assert over_pipe.status is direct.status is Status.FAIL
+    assert over_pipe.message == direct.message
+
+
+def test_driver_command_from_registry() -> None:
+    from harness.registry import resolve
+
+    adapter = resolve("driver:python -m 'adapters.reference.stdio_driver'")
+    assert isinstance(adapter, drv.DriverAdapter)
+    assert adapter.command == ["python", "-m", "adapters.reference.stdio_driver"]
+
+
+# --- broken drivers --------------------------------------------------------------------------
+@pytest.mark.parametrize("mode, words", [
+    ("bad-schema", ['"$bytes":"this is not base64!"', "does not match"]),
+    ("wrong-id", ["a reply with id 1002 while waiting for request 2 (call)"]),
+    ("not-json", ["not JSON", "line: hello from the implementation"]),
+    ("unsolicited", ["a reply with id 4242 while waiting for", '{"id": 4242']),
+])
+def test_protocol_break_is_error_then_next_case_passes(tmp_path: Path, pid_dir: Path,
+                                                       mode: str, words: list[str]) -> None:
+    adapter = misbehaving(mode)
+    cases = [echo_case(tmp_path, "misbehave"), echo_case(tmp_path, "after")]
+    broken, after = asyncio.run(run_cases(adapter, cases))
+    assert broken.status is Status.ERROR, broken.message
+    for word in words:
+        assert word in broken.message
+    assert after.status is Status.PASS, after.message
+    assert adapter.restarts == 1   # a driver that broke the protocol is not trusted again
+
+
+def test_error_reply_is_error_and_driver_is_kept(tmp_path: Path, pid_dir: Path) -> None:
+    adapter = misbehaving("error-reply")
+    cases = [echo_case(tmp_path, "misbehave"), echo_case(tmp_path, "after")]
+    broken, after = asyncio.run(run_cases(adapter, cases))
+    assert broken.status is Status.ERROR
+    assert "this driver does not do connect today" in broken.message
+    assert after.status is Status.PASS
+    assert adapter.restarts == 0
+
+
+def test_crash_is_error_with_stderr_then_restart(tmp_path: Path, pid_dir: Path) -> None:
+    adapter = misbehaving("crash")
+    cases = [echo_case(tmp_path, "misbehave"), echo_case(tmp_path, "after")]
+    crashed, after = asyncio.run(run_cases(adapter, cases))
+    assert crashed.status is Status.ERROR
+    assert "exited with code 3" in crashed.message
+    assert "boom: simulated crash inside connect()" in crashed.diagnostics
+    assert after.status is Status.PASS, after.message
+    assert adapter.restarts == 1
+    assert len(driver_pids(pid_dir)) == 2
+
+
+@pytest.mark.parametrize("mode", ["hang", "hang-await"])
+def test_hanging_op_is_timeout_within_its_bound(tmp_path: Path, pid_dir: Path,
+                                                mode: str) -> None:
+    adapter = misbehaving(mode)
+    cases = [echo_case(tmp_path, "misbehave"), echo_case(tmp_path, "after")]
+
+    async def timed() -> tuple[list[CaseResult], float]:
+        await adapter.start()
+        try:
+            t0 = time.monotonic()
+            hung = await run_case(cases[0], adapter, SETTINGS)
+            elapsed = time.monotonic() - t0
+            return [hung, await run_case(cases[1], adapter, SETTINGS)], elapsed
+        finally:
+            await adapter.stop()
+
+    (hung, after), elapsed = asyncio.run(timed())
+    assert hung.status is Status.TIMEOUT, hung.message
+    # connect: one step timeout; await: its own timeout plus one step timeout. Plus setup.
+    bound = SETTINGS.timeout(None) * (1 if mode == "hang" else 2)
+    assert bound <= elapsed < bound + 1.5
+    assert after.status is Status.PASS, after.message
+    assert adapter.restarts == 1
+
+
+def test_wrong_protocol_version_refused(pid_dir: Path) -> None:
+    adapter = misbehaving("wrong-version")
+    with pytest.raises(AdapterError, match="speaks protocol 2; this harness speaks 1"):
+        asyncio.run(adapter.start())
+    assert drv.live_pids() == []
+
+
+def test_missing_command_is_adapter_error() -> None:
+    adapter = drv.DriverAdapter(["/nonexistent/driver"])
+    with pytest.raises(AdapterError, match="cannot start driver"):
+        asyncio.run(adapter.start())
+
+
+def test_stop_kills_a_stubborn_driver_and_its_children(pid_dir: Path) -> None:
+    """Ignores SIGTERM, does not exit after stop, and has started a child: the process
+    group goes all the same."""
+    adapter = misbehaving("stubborn")
+
+    async def go() -> int:
+        await adapter.start()
+        assert adapter.pid is not None
+        return adapter.pid
+
+    async def whole() -> int:
+        pid = await go()
+        await adapter.stop()
+        return pid
+
+    pid = asyncio.run(whole())
+    assert not alive(pid)
+    assert group_members(pid) == []
+
+
+# --- whole pytest runs: xdist, Ctrl-C, SIGKILL -----------------------------------------------
+def pytest_command(tmp_path: Path, adapter: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "no:cacheprovider",
+            "-q", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+            "--adapter", adapter, *extra, str(tmp_path / "cases")]
+
+
+def test_plugin_runs_driver_under_xdist_and_leaves_nothing(tmp_path: Path,
+                                                            pid_dir: Path) -> None:
+    for name in ("a", "b", "c", "d"):
+        echo_case(tmp_path / "cases" / "t", name)
+    adapter = f"driver:{sys.executable} -m adapters.reference.stdio_driver"
+    done = subprocess.run(pytest_command(tmp_path, adapter, "-n", "2"), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_interrupted_run_leaves_no_driver(tmp_path: Path, pid_dir: Path,
+                                          how: signal.Signals) -> None:
+    """Ctrl-C (SIGINT to the whole foreground group), SIGTERM, or SIGKILL (no handler can
+    run: the driver sees its stdin close) in the middle of a hanging op."""
+    echo_case(tmp_path / "cases" / "t", "misbehave")
+    adapter = f"driver:{sys.executable} {MISBEHAVING} hang"
+    run = subprocess.Popen(pytest_command(tmp_path, adapter, "--timeout-multiplier", "100"),
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+    try:
+        wait_for(lambda: any(p.name.endswith(".hanging") for p in pid_dir.iterdir()), 60,
+                 "the driver to hang")
+        if how == signal.SIGINT:
+            os.killpg(run.pid, how)
+        else:
+            os.kill(run.pid, how)
+        run.wait(timeout=60)
+        pids = driver_pids(pid_dir)
+        assert pids
+        wait_for(lambda: not any(alive(p) for p in pids), 10, "the driver to go")
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+        assert run.stdout is not None
+        run.stdout.close()
+
+
+
+# --- the Node.js driver ------------------------------------------------------------------------
+NODE_DIR = ROOT / "adapters" / "node"
+HAS_NODE = shutil.which("node") is not None
+needs_node = pytest.mark.skipif(not HAS_NODE, reason="Node.js is not installed")
+needs_package = pytest.mark.skipif(
+    not (NODE_DIR / "node_modules" / "@arrowood.dev" / "socket").exists(),
+    reason="run `npm ci --prefix adapters/node` first")
+
+PLAIN = """\
+id: t/{name}
+title: a case @arrowood.dev/socket passes (it has no opened)
+requirements: [connect.object-form]
+features: [tcp]
+steps:
+  - connect: {{}}
+  - peer.accept
+  - write: "ping"
+  - peer.expect: "ping"
+  - peer.send: "pong"
+  - read: {{expect: {{value: "pong"}}}}
+  - close
+  - peer.expect_eof
+"""
+
+
+def can_unshare() -> bool:
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@needs_node
+def test_node_guard_refuses_everything_beyond_loopback() -> None:
+    """Run inside a new network namespace with only loopback, so that even a broken guard
+    sends nothing anywhere: there, a miss shows as ENETUNREACH instead of a refusal."""
+    if not can_unshare():
+        pytest.skip("cannot create a network namespace here (unshare -n)")
+    probe = ROOT / "tests" / "drivers" / "guard-probe.mjs"
+    done = subprocess.run(["unshare", "-n", "sh", "-c",
+                           f"ip link set lo up 2>/dev/null; exec node {probe}"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    results, violations = report["results"], report["violations"]
+    assert results.pop("netAllowed") == "connected"
+    assert results.pop("netLocalhost") == "connected"
+    assert results.pop("lookupLocalhost") == "127.0.0.1"
+    assert {k: v for k, v in results.items() if v not in ("ECONNREFUSED", "ENOTFOUND")} == {}
+    assert len(violations) == len(results)
+    assert "implementation tried to reach 10.0.0.1:5432; blocked by the harness" in violations
+    assert ("implementation tried to reach example.com:80 (a DNS look-up of a name other "
+            "than localhost); blocked by the harness") in violations
+    assert any("(loopback, but not one of the case's own peers)" in v for v in violations)
+    assert all(v.startswith("implementation tried to reach ") and
+               v.endswith("; blocked by the harness") for v in violations)
+
+
+@needs_node
+def test_node_module_option_runs_any_module(tmp_path: Path, pid_dir: Path) -> None:
+    from adapters.node.launch import node_adapter
+
+    adapter = node_adapter("tests/drivers/throwing-module.mjs")
+    result, = asyncio.run(run_cases(adapter, [echo_case(tmp_path, "throws")]))
+    assert adapter.info.name == "throwing-module.mjs"
+    assert adapter.info.features == {"tcp"}
+    assert result.status is Status.FAIL
+    assert "threw TypeError: connect() from tests/drivers/throwing-module.mjs" in result.message
+
+
+@needs_node
+@needs_package
+def test_node_driver_runs_arrowood(tmp_path: Path) -> None:
+    from adapters.node.launch import node_adapter
+
+    path = tmp_path / "plain.yaml"
+    path.write_text(PLAIN.format(name="plain"))
+    adapter = node_adapter()
+    result, = asyncio.run(run_cases(adapter, [load_case(path, cases_root=tmp_path / "x")]))
+    assert result.status is Status.PASS, result.message
+    assert (adapter.info.name, adapter.info.version) == ("@arrowood.dev/socket", "0.2.0")
+    assert adapter.info.language.startswith("JavaScript (Node.js v")
