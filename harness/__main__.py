@@ -16,7 +16,20 @@ def main(argv: list[str] | None = None) -> int:
     cov = sub.add_parser("coverage", help="requirements and the cases that cover them")
     cov.add_argument("--uncovered", action="store_true", help="list only requirements "
                      "without a case")
+    rep = sub.add_parser("report", help="run every implementation and write report/")
+    rep.add_argument("--out", default="report", help="output folder (default: report)")
+    rep.add_argument("--impl", action="append", default=None,
+                     help="implementation to run (repeatable; default: reference, node, workerd)")
+    rep.add_argument("pytest_args", nargs="*", help="extra arguments for each pytest run")
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from pathlib import Path
+
+        from harness.reportgen import main as report_main
+
+        names = args.impl or ["reference", "node", "workerd"]
+        return report_main(names, Path(args.out), args.pytest_args)
 
     if args.command == "check":
         problems = check()

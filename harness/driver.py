@@ -70,6 +70,7 @@ _SHAPES = {
     "start": '{"id", "protocol", "implementation": {...}}',
     "open_scope": '{"id", "ok": true}',
     "call": '{"id", "returned": VALUE} or {"id", "threw": {"name", "message"}}',
+    "batch": '{"id", "replies": [{"returned": VALUE} or {"threw": {"name", "message"}}, ...]}',
     "await": '{"id", "fulfilled": VALUE}, {"id", "rejected": {"name", "message"}} '
              'or {"id", "pending": true}',
     "violations": '{"id", "violations": [...]}',
@@ -466,6 +467,18 @@ class DriverScope:
         if "threw" in reply:
             return Threw(_error(reply["threw"]))
         return Returned(decode(reply["returned"]))
+
+    async def call_batch(self, ops: list[tuple[str, dict[str, Any]]]) -> list[CallReply]:
+        calls = [{"op": op, "args": encode(args)} for op, args in ops]
+        reply = await self._op({"cmd": "batch", "calls": calls}, BACKSTOP)
+        answers = reply["replies"]
+        if len(answers) != len(calls):
+            error = AdapterError(f"driver broke the protocol: {len(answers)} replies to a batch "
+                                 f"of {len(calls)} calls", self.adapter.diagnostics())
+            self.adapter._broken = error
+            raise error
+        return [Threw(_error(a["threw"])) if "threw" in a else Returned(decode(a["returned"]))
+                for a in answers]
 
     async def await_promise(self, promise_id: str, timeout: float) -> AwaitReply:
         reply = await self._op({"cmd": "await", "promise": promise_id, "timeout": timeout},

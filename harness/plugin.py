@@ -90,16 +90,20 @@ class _State:
             raise pytest.UsageError(str(exc)) from None
         self._runner: asyncio.Runner | None = None
         self._adapter: Adapter | None = None
+        self._start_error: AdapterError | None = None
 
     def adapter(self) -> Adapter:
-        """The started adapter. A driver that cannot start raises AdapterError each time it
-        is asked for, so every case reports the reason instead of the first one only."""
+        """The started adapter. A driver that cannot start raises the same AdapterError for
+        every case (at once: a driver that hangs at start costs its timeout only once)."""
+        if self._start_error is not None:
+            raise self._start_error
         if self._adapter is None:
             adapter = resolve(self.spec, node_module=self.node_module)
             try:
                 self.run(adapter.start())
-            except AdapterError:
+            except AdapterError as exc:
                 self.run(adapter.stop())
+                self._start_error = exc
                 raise
             self._adapter = adapter
         return self._adapter

@@ -183,6 +183,38 @@ def test_reference_over_stdio_runs_cases(tmp_path: Path, pid_dir: Path) -> None:
     assert adapter.restarts == 0
 
 
+SAME_TURN = """\
+id: t/same-turn
+title: connect, getWriter and write in one turn, through a batch
+requirements: [connect.object-form]
+features: [tcp]
+steps:
+  - sameTurn:
+      - connect: {}
+      - getWriter: {as: w}
+      - write: {writer: w, data: "early", as: early}
+      - getReader: {as: r, expect: {returns: true}}
+  - peer.accept
+  - await: early
+  - peer.expect: "early"
+  - close
+"""
+
+
+def test_same_turn_travels_as_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "wire.log"
+    monkeypatch.setenv(drv.LOG_ENV, str(log))
+    path = tmp_path / "same-turn.yaml"
+    path.write_text(SAME_TURN)
+    case = load_case(path, cases_root=tmp_path / "nowhere")
+    result, = asyncio.run(run_cases(drv.DriverAdapter(REFERENCE_DRIVER), [case]))
+    assert result.status is Status.PASS, result.message
+    batches = [json.loads(line[2:]) for line in log.read_text().splitlines()
+               if line.startswith("> ") and '"cmd":"batch"' in line]
+    assert [[c["op"] for c in b["calls"]] for b in batches] == [
+        ["connect", "getWriter", "write", "getReader"]]
+
+
 def test_reference_over_stdio_matches_in_process(tmp_path: Path) -> None:
     """The same failing step, the same words, whichever side of the pipe the reference is on."""
     from adapters.reference.adapter import ReferenceAdapter
@@ -369,9 +401,12 @@ title: a case @arrowood.dev/socket passes (it has no opened)
 requirements: [connect.object-form]
 features: [tcp]
 steps:
-  - connect: {{}}
+  - sameTurn:
+      - connect: {{}}
+      - getWriter: {{as: w}}
+      - write: {{writer: w, data: "ping", as: early}}
   - peer.accept
-  - write: "ping"
+  - await: early
   - peer.expect: "ping"
   - peer.send: "pong"
   - read: {{expect: {{value: "pong"}}}}

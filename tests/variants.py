@@ -11,10 +11,9 @@ tests/test_variants.py runs the cases each variant should break and checks that 
 pass, and that the same cases pass against the unbroken reference.
 
 The variants reach into the reference's internals on purpose: they are mutants of this one
-implementation, not implementations of their own. A few need the connection to be slow
-(`SlowConnect`) so that a write or close() really happens before the socket is open; they
-yield to the event loop a fixed number of times instead of sleeping, so no wall-clock time
-is involved.
+implementation, not implementations of their own. The bugs about calls made before the
+socket is open are caught by cases that make those calls in the same turn as connect()
+(`sameTurn`), so no variant needs a slowed-down connection.
 """
 
 from __future__ import annotations
@@ -193,19 +192,7 @@ class CloseStrandsPendingRead(Socket):
         return super().close()
 
 
-class SlowConnect(Socket):
-    """Connects only after the event loop has turned many times, so that the calls a case
-    makes right after connect() really happen while the socket is still connecting."""
-
-    DELAY_TURNS = 50
-
-    async def _connect(self) -> None:
-        for _ in range(self.DELAY_TURNS):
-            await asyncio.sleep(0)
-        await super()._connect()
-
-
-class CloseBeforeOpenLeaks(SlowConnect):
+class CloseBeforeOpenLeaks(Socket):
     """close() before the connection is open resolves at once and never closes the
     connection that opens afterwards."""
 
@@ -223,7 +210,7 @@ class CloseBeforeOpenLeaks(SlowConnect):
 # streams
 
 
-class DropsEarlyWrites(SlowConnect):
+class DropsEarlyWrites(Socket):
     """A write made while connecting 'succeeds' but its bytes go nowhere."""
 
     async def write(self, data: bytes) -> None:
@@ -232,7 +219,7 @@ class DropsEarlyWrites(SlowConnect):
         await super().write(data)
 
 
-class ReversesEarlyWrites(SlowConnect):
+class ReversesEarlyWrites(Socket):
     """Writes made while connecting are kept on a stack and sent in reverse once open."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

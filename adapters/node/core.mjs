@@ -226,21 +226,13 @@ const COMMANDS = {
   },
 
   async call({ op, args }) {
+    return perform.call(this, this.currentScope(), op, args);
+  },
+
+  async batch({ calls }) {
     const scope = this.currentScope();
-    const operation = OPS[op];
-    if (!operation) throw new DriverFailure(`unknown op ${JSON.stringify(op)}`);
-    const given = args ?? {};
-    const decoded = decode(given);
-    let result;
-    try {
-      // Handles are looked up inside `operation` but before the JavaScript call: a
-      // DriverFailure escapes to `handle`, anything the API throws becomes `threw`.
-      result = operation.call(this, scope, decoded, (key) => Object.hasOwn(given, key));
-    } catch (error) {
-      if (error instanceof DriverFailure) throw error;
-      return { threw: errorInfo(error) };
-    }
-    return { returned: scope.encode(result) };
+    // A plain loop, no await: every op runs before any promise callback or I/O can.
+    return { replies: calls.map(({ op, args }) => perform.call(this, scope, op, args)) };
   },
 
   async await({ promise, timeout }) {
@@ -283,6 +275,24 @@ const COMMANDS = {
     return { ok: true };
   },
 };
+
+/** One op, synchronously: {returned} or {threw}; a DriverFailure (bad handle) escapes. */
+function perform(scope, op, args) {
+  const operation = OPS[op];
+  if (!operation) throw new DriverFailure(`unknown op ${JSON.stringify(op)}`);
+  const given = args ?? {};
+  const decoded = decode(given);
+  let result;
+  try {
+    // Handles are looked up inside `operation` but before the JavaScript call: a
+    // DriverFailure escapes to `handle`, anything the API throws becomes `threw`.
+    result = operation.call(this, scope, decoded, (key) => Object.hasOwn(given, key));
+  } catch (error) {
+    if (error instanceof DriverFailure) throw error;
+    return { threw: errorInfo(error) };
+  }
+  return { returned: scope.encode(result) };
+}
 
 // --- ops: the object model (spec: "Operations") ---------------------------------------------
 // Each takes (scope, args, has) where `has(key)` tells an absent argument from undefined,

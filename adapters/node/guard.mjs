@@ -35,6 +35,11 @@ function bare(host) {
   return String(host).replace(/^\[|\]$/g, '').split('%')[0];
 }
 
+function withoutZone(host) {
+  return String(host).split('%')[0];
+}
+
+/** An IP literal in 127.0.0.0/8 or ::1, brackets allowed (for lists the harness sends). */
 export function isLoopbackAddress(host) {
   const ip = bare(host);
   const family = net.isIP(ip);
@@ -46,7 +51,8 @@ function isLocalName(host) {
 }
 
 function show(host, port) {
-  const shown = String(host).includes(':') ? `[${bare(host)}]` : String(host);
+  const text = String(host);
+  const shown = text.includes(':') && !text.startsWith('[') ? `[${text}]` : text;
   return port === undefined || port === null || port === '' ? shown : `${shown}:${port}`;
 }
 
@@ -62,7 +68,8 @@ export function judge(host, port, endpoints = null) {
     return endpoints.some(([h, p]) => p === wanted && (isLocalName(h) || isLoopbackAddress(h)))
       ? null : NOT_ENDPOINT;
   }
-  if (net.isIP(bare(host)) === 0) return NAME_LOOKUP;
+  // Node takes "[::1]" for a name to look up, not an address: so must the guard.
+  if (net.isIP(withoutZone(host)) === 0) return NAME_LOOKUP;
   if (!isLoopbackAddress(host)) return NOT_LOOPBACK;
   if (endpoints === null || !wanted) return null;
   return endpoints.some(([h, p]) => p === wanted && sameAddress(h, host)) ? null : NOT_ENDPOINT;
@@ -87,6 +94,14 @@ function refusal(code, syscall, host, port) {
   const error = new Error(`${syscall} ${code} ${show(host, port)} (blocked by the conformance harness)`);
   return Object.assign(error, { code, errno: code === 'ENOTFOUND' ? -3008 : -111, syscall,
     address: host, port, hostname: host });
+}
+
+/** Node's isLegalPort (lib/internal/validators.js), to the letter. */
+function legalPort(port) {
+  if ((typeof port !== 'number' && typeof port !== 'string')
+    || (typeof port === 'string' && port.trim().length === 0)) return false;
+  // eslint-disable-next-line no-bitwise -- Node's own test
+  return +port === (+port >>> 0) && port <= 0xFFFF;
 }
 
 /** Where a net.Socket#connect call goes, mirroring net's own normalizeArgs. */
@@ -121,6 +136,16 @@ export function installGuard({ onSocket } = {}) {
     // and only then; http passes `path: null` for TCP, so test it the same way.
     if (!path) {
       const why = judge(host, port, endpoints);
+      if (why !== null && !legalPort(port)) {
+        // Node throws for this port synchronously, before any I/O (RangeError
+        // ERR_SOCKET_BAD_PORT, ERR_MISSING_ARGS): let the implementation meet Node's own
+        // error, not the guard's. Should Node accept the port after all, the connection it
+        // queued (next tick, or after a guarded look-up) is destroyed before it can start.
+        const result = connect.apply(this, args);
+        record(host, port, why);
+        this.destroy(refusal('ECONNREFUSED', 'connect', host, port));
+        return result;
+      }
       if (why !== null) {
         record(host, port, why);
         const error = refusal(why === NAME_LOOKUP ? 'ENOTFOUND' : 'ECONNREFUSED',

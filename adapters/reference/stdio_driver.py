@@ -62,6 +62,18 @@ class StdioDriver:
             return {"returned": encode(reply.value)}
         return {"threw": {"name": reply.error.name, "message": reply.error.message}}
 
+    async def cmd_batch(self, request: dict[str, Any]) -> dict[str, Any]:
+        scope = self._scope()
+        ops = [(c["op"], decode(c["args"])) for c in request["calls"]]
+        try:
+            replies = await scope.call_batch(ops)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ProtocolFailure(f"batch: {exc}") from None
+        return {"replies": [
+            {"returned": encode(r.value)} if isinstance(r, Returned)
+            else {"threw": {"name": r.error.name, "message": r.error.message}}
+            for r in replies]}
+
     async def cmd_await(self, request: dict[str, Any]) -> dict[str, Any]:
         promise, timeout = request["promise"], request["timeout"]
         scope = self._scope()

@@ -1,0 +1,118 @@
+"""What a mutant is, how it is registered, and how it becomes an Adapter.
+
+A mutant is the reference implementation with one realistic bug. The bug is injected at one
+of three seams, all of them the reference's own, so the reference stays untouched:
+
+- `socket_class`: a subclass of adapters.reference.socket.Socket (most bugs: the state
+  machine, close(), startTls(), the egress policy hook, the streams a socket builds);
+- `parse_address`: a replacement for adapters.reference.address.parse (validation bugs);
+- `parse_options`: a replacement for Options.parse (secureTransport / allowHalfOpen bugs).
+
+`MutantAdapter` is the reference adapter with those seams swapped in; it installs the
+harness guard exactly as the reference does (its scopes are ReferenceScopes), so an egress
+mutant that dials a forbidden address is stopped and the attempt fails the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from adapters.reference import address as addr
+from adapters.reference.adapter import ReferenceAdapter, ReferenceScope
+from adapters.reference.socket import Options, Socket
+from harness.adapter import CaseContext
+from harness.guard import install as install_guard
+from harness.values import UNDEFINED
+
+# behaviour: only a failing step counts as a kill (FAIL / TIMEOUT / ERROR, or a SHOULD
+#            requirement broken); a different message is not a kill.
+# message:   the bug is only the wording of an error; a NON-STRICT message difference
+#            counts as a kill too (that is the only way such a bug can show).
+Kind = Literal["behaviour", "message"]
+
+AddressParser = Callable[[Any], addr.Address]
+OptionsParser = Callable[[Any], Options]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str                       # short, stable, kebab-case; the matrix's row name
+    description: str              # one line: the bug, as a reviewer would describe it
+    area: str                     # which part of the API it breaks (module name)
+    socket_class: type[Socket] = Socket
+    parse_address: AddressParser = addr.parse
+    parse_options: OptionsParser = Options.parse
+    kind: Kind = "behaviour"
+
+    def adapter(self) -> MutantAdapter:
+        return MutantAdapter(self)
+
+    @property
+    def factory_name(self) -> str:
+        """The attribute of harness.mutants that builds its adapter, for
+        `pytest --adapter python:harness.mutants:<factory_name>`."""
+        return self.id.replace("-", "_")
+
+    def differs_from_reference(self) -> bool:
+        return (self.socket_class is not Socket or self.parse_address is not addr.parse
+                or self.parse_options is not Options.parse)
+
+
+class MutantScope(ReferenceScope):
+    """A ReferenceScope whose connect() goes through the mutant's parsers."""
+
+    def __init__(self, context: CaseContext, mutant: Mutant) -> None:
+        super().__init__(context, mutant.socket_class, install_guard())
+        self.mutant = mutant
+
+    def op_connect(self, socket: str, address: Any, options: Any = UNDEFINED) -> Any:
+        # adapters/reference/socket.py connect(), with the parsers swapped.
+        parsed = self.mutant.parse_address(address)
+        opts = self.mutant.parse_options(options)
+        sock = self.socket_class(parsed, opts, self.context)
+        self.sockets.append(sock)
+        self.handles[socket] = sock
+        return sock
+
+
+class MutantAdapter(ReferenceAdapter):
+    def __init__(self, mutant: Mutant) -> None:
+        super().__init__(socket_class=mutant.socket_class, name=f"mutant:{mutant.id}")
+        self.mutant = mutant
+
+    async def open_scope(self, context: CaseContext) -> MutantScope:
+        return MutantScope(context, self.mutant)
+
+
+REGISTRY: dict[str, Mutant] = {}
+
+
+def register(mutant: Mutant) -> Mutant:
+    if mutant.id in REGISTRY:
+        raise ValueError(f"mutant id {mutant.id!r} registered twice")
+    REGISTRY[mutant.id] = mutant
+    return mutant
+
+
+def socket_mutant(mutant_id: str, description: str, *,
+                  kind: Kind = "behaviour") -> Callable[[type[Socket]], type[Socket]]:
+    """Class decorator: register a Socket subclass as a mutant. The area is the module's
+    last name (harness.mutants.close -> close)."""
+
+    def wrap(cls: type[Socket]) -> type[Socket]:
+        register(Mutant(mutant_id, description, cls.__module__.rsplit(".", 1)[-1],
+                        socket_class=cls, kind=kind))
+        return cls
+
+    return wrap
+
+
+def parser_mutant(mutant_id: str, description: str, *, area: str, kind: Kind = "behaviour",
+                  parse_address: AddressParser = addr.parse,
+                  parse_options: OptionsParser = Options.parse,
+                  socket_class: type[Socket] = Socket) -> Mutant:
+    return register(Mutant(mutant_id, description, area, socket_class=socket_class,
+                           parse_address=parse_address, parse_options=parse_options,
+                           kind=kind))

@@ -1,0 +1,147 @@
+"""Mutants of Socket.close()."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from adapters.reference.js import JSError, promise, settle, type_error
+from adapters.reference.socket import WRITABLE_CLOSING, Socket
+from harness.mutants.base import socket_mutant
+from harness.values import UNDEFINED
+
+
+@socket_mutant("close-leaves-readers",
+               "close() does not error the readable: a held reader just sees the end of "
+               "the stream")
+class CloseLeavesReaders(Socket):
+    def close(self) -> asyncio.Future[Any]:
+        if self._close_promise is not None:
+            return self.closed
+        self._close_promise = promise()
+        self._to("close")
+        self.writable.reject_writes_with = type_error(WRITABLE_CLOSING)
+        self._spawn(self._close())
+        return self._close_promise
+
+
+@socket_mutant("close-leaves-writers",
+               "close() leaves the writable alone: a held writer writes into the dead "
+               "connection and gets a network error")
+class CloseLeavesWriters(Socket):
+    def close(self) -> asyncio.Future[Any]:
+        result = super().close()
+        self.writable.reject_writes_with = None
+        return result
+
+    async def _close(self) -> None:
+        with contextlib.suppress(JSError):
+            await asyncio.shield(self.opened)
+        await self.writable.flush()
+        self._wire.close()
+        self._to("closed")
+        settle(self.closed, UNDEFINED)
+        assert self._close_promise is not None
+        settle(self._close_promise, UNDEFINED)
+
+
+@socket_mutant("close-skips-flush",
+               "close() aborts the writable at once: writes still queued are dropped, "
+               "not flushed")
+class CloseSkipsFlush(Socket):
+    async def _close(self) -> None:
+        with contextlib.suppress(JSError):
+            await asyncio.shield(self.opened)
+        self.writable.abort(type_error(WRITABLE_CLOSING))
+        self._wire.close()
+        self._to("closed")
+        settle(self.closed, UNDEFINED)
+        assert self._close_promise is not None
+        settle(self._close_promise, UNDEFINED)
+
+
+@socket_mutant("close-twice-throws",
+               "a second close() throws TypeError instead of being a harmless no-op")
+class CloseTwiceThrows(Socket):
+    def close(self) -> asyncio.Future[Any]:
+        if self._close_promise is not None:
+            raise type_error("close() has already been called on this socket.")
+        return super().close()
+
+
+@socket_mutant("close-closed-pending",
+               "close() resolves its own promise but never resolves closed")
+class CloseClosedPending(Socket):
+    async def _close(self) -> None:
+        with contextlib.suppress(JSError):
+            await asyncio.shield(self.opened)
+        await self.writable.flush()
+        self.writable.abort(type_error(WRITABLE_CLOSING))
+        self._wire.close()
+        self._to("closed")
+        assert self._close_promise is not None
+        settle(self._close_promise, UNDEFINED)
+
+
+@socket_mutant("close-promise-pending",
+               "close() resolves closed but the promise it returned never settles")
+class ClosePromisePending(Socket):
+    async def _close(self) -> None:
+        with contextlib.suppress(JSError):
+            await asyncio.shield(self.opened)
+        await self.writable.flush()
+        self.writable.abort(type_error(WRITABLE_CLOSING))
+        self._wire.close()
+        self._to("closed")
+        settle(self.closed, UNDEFINED)
+
+
+@socket_mutant("close-keeps-connection",
+               "close() settles everything but never closes the connection: the peer "
+               "sees no FIN")
+class CloseKeepsConnection(Socket):
+    async def _close(self) -> None:
+        with contextlib.suppress(JSError):
+            await asyncio.shield(self.opened)
+        await self.writable.flush()
+        self.writable.abort(type_error(WRITABLE_CLOSING))
+        self._to("closed")
+        settle(self.closed, UNDEFINED)
+        assert self._close_promise is not None
+        settle(self._close_promise, UNDEFINED)
+
+
+@socket_mutant("close-strands-pending-read",
+               "close() forgets reads already waiting: their promises never settle")
+class CloseStrandsPendingRead(Socket):
+    def close(self) -> asyncio.Future[Any]:
+        readable = self.readable
+        readable._pending.clear()
+        if readable._pump is not None:
+            readable._pump.cancel()
+        return super().close()
+
+
+@socket_mutant("close-before-open-leaks",
+               "close() before the connection is open resolves at once and never closes "
+               "the connection that opens afterwards")
+class CloseBeforeOpenLeaks(Socket):
+    async def _close(self) -> None:
+        if not self._connected.done():
+            self.writable.abort(type_error(WRITABLE_CLOSING))
+            settle(self.closed, UNDEFINED)
+            assert self._close_promise is not None
+            settle(self._close_promise, UNDEFINED)
+            return
+        await super()._close()
+
+
+@socket_mutant("close-replaces-closed",
+               "close() installs a fresh closed promise, so a closed promise taken "
+               "earlier never settles")
+class CloseReplacesClosed(Socket):
+    def close(self) -> asyncio.Future[Any]:
+        if self._close_promise is None:
+            self.closed = promise()
+        return super().close()

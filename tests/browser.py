@@ -1,0 +1,103 @@
+"""Headless Chromium driven over the DevTools protocol, to look at a page as a person would
+and to record every request it makes. Used by the report tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--remote-debugging-port=0", "--window-size=1400,1000"]
+
+
+@dataclass
+class PageVisit:
+    requests: list[str] = field(default_factory=list)
+    text: str = ""
+    screenshot: bytes = b""
+
+
+async def visit(url: str, ready_js: str, timeout: float = 20.0) -> PageVisit:
+    """Load `url`, wait until `ready_js` is truthy in the page, record the page's requests."""
+    assert CHROMIUM, "chromium is not installed"
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            return await asyncio.wait_for(_drive(proc, url, ready_js), timeout)
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+async def _drive(proc: subprocess.Popen[str], url: str, ready_js: str) -> PageVisit:
+    assert proc.stderr is not None
+    port = None
+    while port is None:
+        line = await asyncio.to_thread(proc.stderr.readline)
+        if not line:
+            raise RuntimeError("chromium exited before DevTools came up")
+        m = re.search(r"DevTools listening on ws://127\.0\.0\.1:(\d+)/", line)
+        port = int(m.group(1)) if m else None
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as resp:
+        targets = json.load(resp)
+    page = next(t for t in targets if t["type"] == "page")
+    result = PageVisit()
+    async with connect(page["webSocketDebuggerUrl"], max_size=None) as ws:
+        ids = iter(range(1, 10_000))
+        answers: dict[int, asyncio.Future[Any]] = {}
+
+        async def reader() -> None:
+            async for raw in ws:
+                msg = json.loads(raw)
+                if msg.get("method") == "Network.requestWillBeSent":
+                    result.requests.append(msg["params"]["request"]["url"])
+                elif "id" in msg and msg["id"] in answers:
+                    answers.pop(msg["id"]).set_result(msg)
+
+        async def call(method: str, **params: Any) -> Any:
+            n = next(ids)
+            answers[n] = asyncio.get_running_loop().create_future()
+            await ws.send(json.dumps({"id": n, "method": method, "params": params}))
+            return (await answers[n]).get("result", {})
+
+        task = asyncio.create_task(reader())
+        await call("Network.enable")
+        await call("Page.enable")
+        await call("Page.navigate", url=url)
+        while True:  # poll the page's own state; each round trip is an event, not a sleep
+            done = await call("Runtime.evaluate", expression=f"!!({ready_js})",
+                              awaitPromise=True, returnByValue=True)
+            if done.get("result", {}).get("value") is True:
+                break
+            await call("Runtime.evaluate", expression="new Promise(r => setTimeout(r, 50))",
+                       awaitPromise=True)
+        text = await call("Runtime.evaluate", expression="document.body.innerText",
+                          returnByValue=True)
+        result.text = text["result"]["value"]
+        shot = await call("Page.captureScreenshot", format="png")
+        import base64
+
+        result.screenshot = base64.b64decode(shot["data"])
+        task.cancel()
+    return result
+
+
+def is_local(url: str) -> bool:
+    return url.startswith(("file:", "data:", "blob:", "about:"))
+
+
+def file_url(path: Path) -> str:
+    return path.resolve().as_uri()
