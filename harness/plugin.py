@@ -54,6 +54,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="scale every per-step timeout (default 2 s) by this factor")
     group.addoption("--strict-conformance", action="store_true",
                     help="treat NON-STRICT results (message differs, SHOULD broken) as failures")
+    group.addoption("--repeat", type=int, default=1, metavar="N",
+                    help="run every case N times (as id, id@2, ... id@N) and fail the run if "
+                         "any case's status changes between repetitions")
     group.addoption("--results-jsonl", metavar="PATH", default=None,
                     help="write the canonical results file (JSON lines) here")
 
@@ -153,7 +156,9 @@ class CaseFile(pytest.File):
             case = load_case(self.path)
         except CaseError as exc:
             return [BrokenCaseItem.from_parent(self, name=self.path.stem, error=exc)]
-        return [CaseItem.from_parent(self, name=case.id, case=case)]
+        repeat = max(1, self.config.getoption("repeat"))
+        return [CaseItem.from_parent(self, name=case.id if k == 1 else f"{case.id}@{k}",
+                                     case=case) for k in range(1, repeat + 1)]
 
 
 class CaseFailed(Exception):
@@ -282,8 +287,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """--update-expectations: rewrite the file from what this run saw. Only the process
     that receives every report writes it (the xdist controller, or a lone pytest), and only
-    after a run that finished (an interrupted run would drop entries it never reached)."""
+    after a run that finished (an interrupted run would drop entries it never reached).
+    Also: with --repeat, a case whose status changed fails the run."""
     config = session.config
+    if config.getoption("repeat") > 1 and _flaky() and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     state = config.stash.get(_STATE, None)
     if state is None or hasattr(config, "workerinput"):
         return
@@ -326,3 +334,20 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for nodeid, status, message in _SUMMARY:
         if status == Status.NON_STRICT.value:
             tr.write_line(f"  NON-STRICT {nodeid.split('::')[-1]}: {message}")
+    if config.getoption("repeat") > 1:
+        flaky = _flaky()
+        tr.write_line(f"repeat {config.getoption('repeat')}: {len(flaky)} case(s) changed status")
+        for case_id, statuses in flaky.items():
+            tr.write_line(f"  FLAKY {case_id}: {' '.join(statuses)}")
+
+
+def _flaky() -> dict[str, list[str]]:
+    """Case id -> its statuses in repetition order, for cases that did not always agree."""
+    runs: dict[str, list[tuple[int, str]]] = {}
+    for nodeid, status, _ in _SUMMARY:
+        name = nodeid.split("::")[-1]
+        base, _, k = name.partition("@")
+        runs.setdefault(base, []).append((int(k or 1), status))
+    return {case_id: [s for _, s in sorted(r)] for case_id, r in runs.items()
+            if len({s for _, s in r}) > 1}
+
