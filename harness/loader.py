@@ -17,7 +17,7 @@ import yaml
 
 from harness.model import CLIENT_STEPS, PEER_ACTIONS, Case, PeerSpec, Step
 from harness.paths import CASE_SCHEMA, CASES
-from harness.requirements import catalogue
+from harness.requirements import CatalogueError, catalogue
 
 
 class CaseError(Exception):
@@ -167,7 +167,10 @@ def _build(path: Path, root: yaml.Node, data: dict[str, Any], cases_root: Path) 
     if rel is not None and rel.with_suffix("").as_posix() != data["id"]:
         raise CaseError(path, line("id"),
                         f"id {data['id']!r} does not match the file path {rel.as_posix()!r}")
-    known = catalogue()
+    try:
+        known = catalogue()
+    except CatalogueError as exc:
+        raise CaseError(path, None, f"cannot check requirements: {exc}") from None
     for i, req in enumerate(data["requirements"]):
         if req not in known:
             raise CaseError(path, line("requirements", i),
@@ -202,6 +205,7 @@ def _build(path: Path, root: yaml.Node, data: dict[str, Any], cases_root: Path) 
         id=data["id"], title=data["title"], requirements=tuple(data["requirements"]),
         features=tuple(data.get("features", [])), steps=tuple(steps), peers=peers,
         path=path, description=data.get("description", ""), timeout=data.get("timeout"),
+        closed_port=data.get("closedPort"),
     )
     from harness.checks import check_case  # late: checks needs the model, not the loader
 

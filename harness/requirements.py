@@ -27,19 +27,31 @@ class Requirement:
         return self.id.split(".", 1)[0]
 
 
+class CatalogueError(ValueError):
+    """spec/requirements.yaml itself is broken; str() names the file and line."""
+
+
 @cache
 def catalogue(path: Path = REQUIREMENTS) -> dict[str, Requirement]:
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise CatalogueError(f"{where}: not valid YAML: {exc.problem}") from None
     out: dict[str, Requirement] = {}
     for entry in raw.get("requirements", []):
-        req = Requirement(
-            id=entry["id"], level=entry["level"], text=entry["text"],
-            source=entry["source"], origin=entry["origin"], link=entry.get("link", ""),
-        )
+        try:
+            req = Requirement(
+                id=entry["id"], level=entry["level"], text=entry["text"],
+                source=entry["source"], origin=entry["origin"], link=entry.get("link", ""),
+            )
+        except (KeyError, TypeError) as exc:
+            raise CatalogueError(f"{path}: requirement {entry!r} lacks {exc}") from None
         if req.level not in LEVELS:
-            raise ValueError(f"{path}: requirement {req.id} has unknown level {req.level!r}")
+            raise CatalogueError(f"{path}: requirement {req.id} has unknown level {req.level!r}")
         if req.id in out:
-            raise ValueError(f"{path}: requirement {req.id} is defined twice")
+            raise CatalogueError(f"{path}: requirement {req.id} is defined twice")
         out[req.id] = req
     return out
 
