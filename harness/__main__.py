@@ -1,4 +1,4 @@
-"""Command line: `python -m harness check | coverage`."""
+"""Command line: `python -m harness check | coverage | report | mutants`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,27 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--impl", action="append", default=None,
                      help="implementation to run (repeatable; default: reference, node, workerd)")
     rep.add_argument("pytest_args", nargs="*", help="extra arguments for each pytest run")
+    mut = sub.add_parser("mutants", help="the mutation gate: every case against every "
+                         "mutant of the reference, and the kill matrix")
+    mut.add_argument("--mutant", action="append", metavar="ID",
+                     help="run only this mutant (repeatable)")
+    mut.add_argument("--case", action="append", metavar="PATTERN",
+                     help="run only cases matching: an id, a prefix ending in '/', or a "
+                          "glob (repeatable)")
+    mut.add_argument("--jobs", "-j", type=int, default=None,
+                     help="worker processes (default: one per core)")
+    mut.add_argument("--timeout-multiplier", type=float, default=0.25,
+                     help="scale every step timeout (default 0.25: a killed mutant's pending "
+                          "promise should not cost the full 2 s)")
+    mut.add_argument("--pending-window", type=float, default=0.05, metavar="SECONDS",
+                     help="how long a 'pending' expectation watches (default 0.05)")
+    mut.add_argument("--json", metavar="PATH", help="also write the matrix as JSON")
     args = parser.parse_args(argv)
+
+    if args.command == "mutants":
+        from harness.mutation import main as mutants_main
+
+        return mutants_main(args)
 
     if args.command == "report":
         from pathlib import Path

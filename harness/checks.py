@@ -19,6 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "read": ASYNC | {"value", "done"},
     "write": ASYNC, "closeWriter": ASYNC, "abortWriter": ASYNC, "cancel": ASYNC, "close": ASYNC,
     "await": (ASYNC - {"returns", "throws"}) | {"value", "absent"},
+    "unhandledRejections": {"value"},
 }
 DEFAULT_SOCKET = "s"
 # Calls that answer at once, and calls that may join a turn only when they just start a promise.
@@ -39,10 +40,26 @@ def check_case(case: Case) -> Iterator[tuple[int, str]]:
                                        "with 'as')")
                     continue
                 yield from _check_expect(inner)
+                yield from _check_chunk(inner)
                 yield from _check_names(inner, names)
             continue
         yield from _check_expect(step)
+        yield from _check_chunk(step)
         yield from _check_names(step, names)
+
+
+def _check_chunk(step: Step) -> Iterator[tuple[int, str]]:
+    """write's `type`: text and numbers need the data written as a string."""
+    kind = step.args.get("type") if step.kind == "write" else None
+    data = step.args.get("data")
+    if kind in ("string", "number") and not isinstance(data, str):
+        yield step.line, f"write: type {kind} needs data written as a string"
+    elif kind == "number" and not (isinstance(data, str) and data.isdigit()):
+        yield step.line, "write: type number needs data that spells a number (digits only)"
+    elif kind == "Uint16Array" and isinstance(data, str) and len(data.encode()) % 2:
+        yield step.line, "write: a Uint16Array needs an even number of bytes"
+    if kind is not None and "chunk" in step.args:
+        yield step.line, "write: 'chunk' splits bytes; it cannot be combined with 'type'"
 
 
 def _check_expect(step: Step) -> Iterator[tuple[int, str]]:

@@ -272,6 +272,7 @@ class DriverAdapter:
         _LIVE[proc.pid] = proc.pid
         self._proc, self._broken, self._gave_up = proc, None, False
         self._replies = asyncio.Queue()
+        self._next_id = 0    # each process numbers its requests from 0 (the spec says so)
         self._stderr.clear()
         self._eof = False
         self._stdout_task = asyncio.create_task(self._read_stdout(proc, self._replies))
@@ -286,6 +287,8 @@ class DriverAdapter:
         self.info = ImplementationInfo(
             name=impl["name"], version=impl["version"], language=impl["language"],
             homepage=impl.get("homepage", ""), features=frozenset(impl["features"]))
+        # Where the implementation is served, if anywhere: the runner's {self} (TCP loop).
+        self.self_address: str | None = impl.get("self")
 
     async def _kill(self) -> None:
         proc = self._proc
@@ -366,9 +369,11 @@ class DriverAdapter:
             self._log(">", payload)
             try:
                 assert proc.stdin is not None
-                proc.stdin.write(payload.encode())
-                await proc.stdin.drain()
+                # The write counts against the timeout too: a driver that stops reading
+                # its stdin would otherwise block a large write forever.
                 async with asyncio.timeout(timeout):
+                    proc.stdin.write(payload.encode())
+                    await proc.stdin.drain()
                     line, parsed = await self._replies.get()
             except TimeoutError:
                 self._poison(f"did not answer {cmd} request {rid} within {timeout:.2f} s")

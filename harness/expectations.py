@@ -70,8 +70,8 @@ def default_path(adapter_spec: str, node_module: str | None = None) -> Path | No
     (driver:, python:) and for --node-module, whose module is not @arrowood.dev/socket."""
     if adapter_spec == "node" and node_module is None:
         return ADAPTERS / "node" / FILE_NAME
-    if adapter_spec == "reference":
-        return ADAPTERS / "reference" / FILE_NAME
+    if adapter_spec in ("reference", "workerd"):
+        return ADAPTERS / adapter_spec / FILE_NAME
     return None
 
 
@@ -161,12 +161,27 @@ def _header(path: Path) -> str:
     return HEADER
 
 
+class _Dumper(yaml.SafeDumper):
+    """Reasons are sentences that quote JavaScript messages ('Invalid URL'): as folded
+    blocks they read as written, without YAML's quoting and escapes."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    prose = " " in value and ("\n" not in value) and (len(value) > 60 or "'" in value
+                                                       or ": " in value)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value,
+                                   style=">" if prose else None)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def dump(entries: Iterable[Expectation]) -> str:
     body = {e.case_id: e.as_yaml() for e in sorted(entries, key=lambda e: e.case_id)}
     if not body:
         return "{}\n"
-    text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100,
-                          default_flow_style=False)
+    text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
+                     default_flow_style=False)
     # A blank line between entries: one entry is one review unit.
     return "\n".join(("\n" + line) if line and not line[0].isspace() else line
                      for line in text.splitlines()).lstrip("\n") + "\n"

@@ -12,7 +12,7 @@ from typing import Any
 
 CLIENT_STEPS = (
     "connect", "get", "getReader", "getWriter", "read", "write", "closeWriter", "abortWriter",
-    "releaseLock", "cancel", "close", "startTls", "await", "sameTurn",
+    "releaseLock", "cancel", "close", "startTls", "await", "sameTurn", "unhandledRejections",
 )
 PEER_ACTIONS = (
     "accept", "send", "expect", "expect_eof", "shutdown", "close", "reset",
@@ -60,6 +60,7 @@ class Case:
     path: Path
     description: str = ""
     timeout: float | None = None
+    closed_port: int | None = None   # a fixed port number for {closed_port} (closedPort)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -5,6 +5,8 @@
   driver:COMMAND        any program speaking spec/adapter-protocol.md on stdio; COMMAND is
                         split like a shell would (shlex), e.g.
                         driver:"python -m adapters.reference.stdio_driver"
+  workerd               adapters/workerd: Cloudflare's workerd runtime (npm package), the
+                        suite's driver running inside a Worker, one WebSocket per case
   node                  adapters/node: @arrowood.dev/socket on Node.js, or with
                         node_module (pytest --node-module PATH) any module exporting connect
 """
@@ -31,6 +33,17 @@ def resolve(spec: str, *, node_module: str | None = None) -> Adapter:
             return node_adapter(node_module)
         except LaunchError as exc:
             raise UnknownAdapter(f"--adapter node: {exc}") from None
+    if spec == "workerd":
+        import sys
+
+        from harness.driver import DriverAdapter
+        from harness.paths import ADAPTERS, ROOT
+
+        if not (ADAPTERS / "workerd" / "node_modules" / ".bin" / "workerd").exists():
+            raise UnknownAdapter("--adapter workerd: the workerd binary is missing; run "
+                                 "npm ci --prefix adapters/workerd")
+        return DriverAdapter([sys.executable, "-m", "adapters.workerd.launch"], label="workerd",
+                             cwd=ROOT)
     if spec.startswith("driver:"):
         from harness.driver import resolve_command
 

@@ -33,6 +33,7 @@ from harness.values import (
     Rejected,
     Returned,
     Threw,
+    TypedBytes,
     show,
 )
 from servers import certs
@@ -67,6 +68,11 @@ class OpTimeout(Exception):
     pass
 
 
+class Unavailable(Exception):
+    """This machine cannot set the case up (e.g. no privilege to hold port 80 closed): the
+    case is NOT-APPLICABLE here, whatever the implementation."""
+
+
 class _Planned(Exception):
     """Raised by call() while a sameTurn step collects its ops: the op is recorded instead."""
 
@@ -80,6 +86,7 @@ class Runner:
         self.promises: dict[str, str] = {}     # case name -> promise id
         self.leftover: dict[str, bytes] = {}   # reader -> bytes read beyond an expectation
         self.locks: set[str] = set()           # default readers/writers already acquired
+        self._read_bytes_op = True             # until a driver says it lacks readBytes
         self.notes: list[str] = []
         # sameTurn: ("plan", ops recorded) or ("replay", replies to hand out), else None
         self._turn: tuple[str, list[Any]] | None = None
@@ -103,6 +110,8 @@ class Runner:
             await self._setup()
             await self._run_steps(result)
             tripped = await self._check_guard(result)
+        except Unavailable as exc:
+            result.status, result.message = Status.NOT_APPLICABLE, f"cannot run here: {exc}"
         except AdapterError as exc:
             result.status, result.message = Status.ERROR, f"adapter error: {exc}"
             result.diagnostics = exc.stderr
@@ -127,7 +136,14 @@ class Runner:
             peer = PuppetPeer(spec.name, spec.host, tls=spec.tls, cert=spec.cert)
             await peer.start()
             self.peers[spec.name] = peer
-        self.closed_port = ClosedPort()
+        if self.case.closed_port is None:
+            self.closed_port = ClosedPort()
+        else:
+            try:
+                self.closed_port = ClosedPort.fixed(self.case.closed_port)
+            except OSError as exc:
+                raise Unavailable(f"cannot hold loopback port {self.case.closed_port} closed "
+                                  f"({exc.strerror or exc})") from None
         # Every case gets the CA, TLS or not: it is the same text for the whole process, so
         # an implementation can configure its trust once.
         context = CaseContext(self.case.id, self._endpoints(), ca_pem=certs.ca_pem(),
@@ -235,9 +251,9 @@ class Runner:
         return _TEMPLATE.sub(lambda m: str(self._template(m.group(1))), value)
 
     def _template(self, name: str) -> Any:
-        if name == "closed_port":
+        if name in ("closed_port", "closed_host"):
             assert self.closed_port is not None
-            return self.closed_port.port
+            return self.closed_port.port if name == "closed_port" else self.closed_port.host
         head, _, attr = name.partition(".")
         if head in self.peers and attr in ("host", "port"):
             return getattr(self.peers[head], attr)
@@ -386,6 +402,13 @@ class Runner:
 
     async def _read_bytes(self, reader: str, want: bytes, a: dict[str, Any]) -> None:
         got = self.leftover.pop(reader, b"")
+        if len(got) < len(want) and self._read_bytes_op:
+            try:
+                got = await self._read_bytes_at_once(reader, want, got, a)
+            except AdapterError as exc:
+                if "unknown op" not in str(exc):
+                    raise
+                self._read_bytes_op = False  # an older driver: one read() per round trip
         reads = 0
         while len(got) < len(want):
             reply = await self.call("read", reader=reader)
@@ -415,6 +438,32 @@ class Runner:
         if len(got) > len(want):
             self.leftover[reader] = got[len(want):]
 
+    async def _read_bytes_at_once(self, reader: str, want: bytes, got: bytes,
+                                  a: dict[str, Any]) -> bytes:
+        """The readBytes op: the same sequence of read() calls, looped inside the driver, so
+        a large transfer costs one round trip instead of one per chunk."""
+        need = len(want) - len(got)
+        pid = await self.started(await self.call("readBytes", reader=reader, count=need), {},
+                                 "readBytes")
+        assert pid is not None
+        answer = await self.wait(pid, self.timeout(a))
+        if isinstance(answer, Pending):
+            raise judge.Mismatch(f"bytes {show(want)}", f"reads still pending after "
+                                 f"{self.timeout(a):.2f} s (before {len(want)} bytes arrived)")
+        if isinstance(answer, Rejected):
+            raise judge.Mismatch(f"bytes {show(want)}",
+                                 f"a read rejected with {answer.error} before {len(want)} "
+                                 f"bytes arrived")
+        value = answer.value if isinstance(answer.value, dict) else {}
+        chunk = value.get("value")
+        if not isinstance(chunk, bytes):
+            raise judge.Mismatch("Uint8Array chunks", show(answer.value))
+        got += chunk
+        if value.get("done") is True and len(got) < len(want):
+            raise judge.Mismatch(f"bytes {show(want)}", f"end of stream after {len(got)} of "
+                                 f"{len(want)} bytes ({value.get('reads')} reads)")
+        return got
+
     async def _do_write(self, step: Step, a: dict[str, Any]) -> None:
         writer = await self.writer(a)
         data = to_bytes(self.render(a["data"]))
@@ -423,8 +472,9 @@ class Runner:
         if "as" in a and len(chunks) > 1:
             raise CaseInvalid("a chunked write cannot be started with 'as'")
         for chunk in chunks:
-            pid = await self.started(await self.call("write", writer=writer, chunk=chunk), a,
-                                     "write()")
+            pid = await self.started(await self.call("write", writer=writer,
+                                                     chunk=_chunk(chunk, a.get("type"))),
+                                     a, "write()")
             if pid is None:
                 return
             await self.settle(pid, a)
@@ -446,7 +496,11 @@ class Runner:
         await self._promise_step("cancel", a, reader=await self.reader(a), **extra)
 
     async def _do_close(self, step: Step, a: dict[str, Any]) -> None:
-        await self._promise_step("close", a, socket=a.get("socket", DEFAULT_SOCKET))
+        extra = {"reason": a["reason"]} if "reason" in a else {}
+        await self._promise_step("close", a, socket=a.get("socket", DEFAULT_SOCKET), **extra)
+
+    async def _do_unhandledRejections(self, step: Step, a: dict[str, Any]) -> None:
+        judge.judge_call(await self.call("unhandledRejections"), a.get("expect") or {})
 
     async def _do_releaseLock(self, step: Step, a: dict[str, Any]) -> None:
         target = a.get("reader") or a.get("writer")
@@ -526,6 +580,17 @@ class Runner:
             peer.start_tls()
         else:
             raise CaseInvalid(f"peer action {action!r} is not supported yet")
+
+
+def _chunk(data: bytes, kind: str | None) -> Any:
+    """The value write() is given: bytes (a Uint8Array) unless the step names another type."""
+    if kind in (None, "Uint8Array"):
+        return data
+    if kind == "string":
+        return data.decode()
+    if kind == "number":
+        return int(data.decode())
+    return TypedBytes(kind, data)
 
 
 async def run_case(case: Case, adapter: Adapter, settings: Settings) -> CaseResult:

@@ -37,6 +37,20 @@ class PromiseRef:
     id: str
 
 
+# The binary chunk kinds a case may hand to write(): an ArrayBuffer, a SharedArrayBuffer or an
+# ArrayBuffer view other than Uint8Array (a Uint8Array is plain `bytes`).
+BUFFER_TYPES = ("ArrayBuffer", "SharedArrayBuffer", "DataView", "Uint16Array")
+
+
+@dataclass(frozen=True)
+class TypedBytes:
+    """Bytes that cross as a specific JavaScript binary type (`type` in BUFFER_TYPES), for the
+    cases about which chunk types a writable accepts. A Uint16Array needs an even length."""
+
+    type: str
+    data: bytes
+
+
 @dataclass(frozen=True)
 class ObjectRef:
     """Any other object (a stream, a socket): only its class name crosses."""
@@ -92,6 +106,8 @@ def to_json(value: Any) -> Any:
         return {"$promise": value.id}
     if isinstance(value, ObjectRef):
         return {"$object": value.cls}
+    if isinstance(value, TypedBytes):
+        return {"$buffer": {"type": value.type, "bytes": base64.b64encode(value.data).decode()}}
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -112,6 +128,9 @@ def from_json(value: Any) -> Any:
                 return PromiseRef(str(inner))
             if key == "$object":
                 return ObjectRef(str(inner))
+            if key == "$buffer" and isinstance(inner, dict):
+                return TypedBytes(str(inner["type"]),
+                                  base64.b64decode(inner["bytes"], validate=True))
         return {k: from_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [from_json(v) for v in value]
@@ -128,6 +147,8 @@ def show(value: Any, limit: int = 80) -> str:
         except UnicodeDecodeError:
             body = raw[:limit // 2].hex() + ("…" if len(raw) > limit // 2 else "")
         return f"bytes[{len(raw)}] {body}"
+    if isinstance(value, TypedBytes):
+        return f"{value.type} {show(value.data, limit)}"
     if isinstance(value, PromiseRef):
         return "Promise"
     if isinstance(value, ObjectRef):

@@ -15,6 +15,8 @@ logs (`received`, `sent`) hold application bytes, never TLS records.
 from __future__ import annotations
 
 import asyncio
+import errno
+import random
 import socket
 import ssl
 import struct
@@ -321,13 +323,42 @@ class PuppetPeer:
 
 
 class ClosedPort:
-    """A loopback port that refuses connections: bound, never listening, held for the case."""
+    """A loopback port that refuses connections: bound, never listening, held for the case.
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    Holding the bound socket is what makes it safe: while it is held nothing else can serve
+    that address and port, so a connection there is refused by the kernel (RST)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind((host, 0))
+        try:
+            self._sock.bind((host, port))
+        except OSError:
+            self._sock.close()
+            raise
         self.host = host
         self.port: int = self._sock.getsockname()[1]
+
+    @classmethod
+    def fixed(cls, port: int, attempts: int = 8) -> ClosedPort:
+        """A closed port with this exact number (80, 443: behaviours that depend on it).
+
+        127.0.0.1 first, then random addresses of 127.0.0.0/8 (all loopback on Linux), so
+        parallel runs do not compete for one address. A bind fails where the port needs
+        privilege, or where something serves it on every address (0.0.0.0:port): then the
+        OSError says why and the case cannot run here."""
+        candidates = ["127.0.0.1"] + [
+            f"127.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+            for _ in range(attempts)]
+        error: OSError | None = None
+        for host in candidates:
+            try:
+                return cls(host, port)
+            except OSError as exc:
+                error = exc
+                if exc.errno == errno.EACCES:
+                    break  # no privilege for a port below 1024: no address will do
+        assert error is not None
+        raise error
 
     def close(self) -> None:
         self._sock.close()

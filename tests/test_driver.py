@@ -28,7 +28,7 @@ from harness.model import Case
 from harness.paths import ROOT
 from harness.results import CaseResult, Status
 from harness.runner import Settings, run_case
-from harness.values import UNDEFINED, ObjectRef, PromiseRef
+from harness.values import UNDEFINED, ObjectRef, PromiseRef, TypedBytes
 
 MISBEHAVING = ROOT / "tests" / "drivers" / "misbehaving.py"
 REFERENCE_DRIVER = [sys.executable, "-m", "adapters.reference.stdio_driver"]
@@ -159,6 +159,10 @@ def test_requests_the_harness_sends_are_valid() -> None:
         {"id": 3, "cmd": "call", "op": "connect",
          "args": drv.encode({"socket": "s", "address": {"hostname": "h", "port": float("nan")}})},
         {"id": 4, "cmd": "await", "promise": "p1", "timeout": 0.1},
+        {"id": 5, "cmd": "batch", "calls": [
+            {"op": "write", "args": drv.encode({"writer": "w",
+                                                "chunk": TypedBytes("DataView", b"hi")})},
+            {"op": "write", "args": {"writer": "w", "chunk": "text"}}]},
     ]:
         assert list(request.iter_errors(message)) == [], message
     assert list(request.iter_errors({"id": 5, "cmd": "call", "op": "explode", "args": {}}))
@@ -336,7 +340,8 @@ def test_stop_kills_a_stubborn_driver_and_its_children(pid_dir: Path) -> None:
 
     pid = asyncio.run(whole())
     assert not alive(pid)
-    assert group_members(pid) == []
+    # SIGKILL went to the whole group; the orphaned child dies a moment later.
+    wait_for(lambda: group_members(pid) == [], 10, f"process group {pid} to empty")
 
 
 # --- whole pytest runs: xdist, Ctrl-C, SIGKILL -----------------------------------------------
@@ -447,6 +452,30 @@ def test_node_guard_refuses_everything_beyond_loopback() -> None:
     assert any("(loopback, but not one of the case's own peers)" in v for v in violations)
     assert all(v.startswith("implementation tried to reach ") and
                v.endswith("; blocked by the harness") for v in violations)
+
+
+@needs_node
+def test_node_core_decodes_every_argument_form() -> None:
+    """core.mjs turns the protocol's tags into the JavaScript values they stand for."""
+    script = """
+import { decode } from './adapters/node/core.mjs';
+const kinds = (v) => Object.fromEntries(Object.entries(v).map(([k, x]) => [k,
+  x === undefined ? 'undefined' : Number.isNaN(x) ? 'NaN' : x?.constructor?.name ?? typeof x]));
+const v = decode(JSON.parse(process.argv[1]));
+console.log(JSON.stringify({ kinds: kinds(v), u16: v.u16.length, dv: v.dv.byteLength }));
+"""
+    value = drv.encode({
+        "u": UNDEFINED, "b": b"hi", "n": float("nan"), "s": "text",
+        "ab": TypedBytes("ArrayBuffer", b"ab"), "sab": TypedBytes("SharedArrayBuffer", b"s"),
+        "dv": TypedBytes("DataView", b"dvdv"), "u16": TypedBytes("Uint16Array", b"abcd")})
+    done = subprocess.run(["node", "--input-type=module", "-e", script, json.dumps(value)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["kinds"] == {"u": "undefined", "b": "Uint8Array", "n": "NaN", "s": "String",
+                            "ab": "ArrayBuffer", "sab": "SharedArrayBuffer", "dv": "DataView",
+                            "u16": "Uint16Array"}
+    assert (out["u16"], out["dv"]) == (2, 4)
 
 
 @needs_node

@@ -7,7 +7,8 @@
 //   const reply = await driver.handle(request);   // request and reply are plain objects
 //
 // `hooks` lets a transport take part in a case's life: openScope(context), closeScope(),
-// violations() -> string[] (its guard's refusals), stop().
+// violations() -> string[] (its guard's refusals), unhandledRejections() -> the reasons of
+// rejections nobody handled since the scope opened (taken: each reported once), stop().
 
 export const PROTOCOL_VERSION = 1;
 
@@ -31,6 +32,22 @@ function fromBase64(b64) {
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
   return bytes;
+}
+
+/** The same bytes as another binary type (`$buffer`: which chunks a writable accepts). */
+function typedBytes(type, bytes) {
+  const copy = () => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+  switch (type) {
+    case 'ArrayBuffer': return copy();
+    case 'SharedArrayBuffer': {
+      const shared = new SharedArrayBuffer(bytes.byteLength);
+      new Uint8Array(shared).set(bytes);
+      return shared;
+    }
+    case 'DataView': return new DataView(copy());
+    case 'Uint16Array': return new Uint16Array(copy());
+    default: throw new DriverFailure(`unknown $buffer type ${JSON.stringify(type)}`);
+  }
 }
 
 function className(value) {
@@ -58,6 +75,7 @@ export function decode(value) {
     switch (keys[0]) {
       case '$undefined': return undefined;
       case '$bytes': return fromBase64(inner);
+      case '$buffer': return typedBytes(inner.type, fromBase64(inner.bytes));
       case '$number': return Number(inner);
       default: throw new DriverFailure(`cannot decode ${keys[0]} from the harness`);
     }
@@ -327,6 +345,32 @@ const OPS = {
     return scope.handle(reader).read();
   },
 
+  // Harness convenience: the same read() calls in a loop, so a large transfer costs one
+  // round trip. Fulfils {value: all bytes, done, reads}; rejects as the failing read did.
+  readBytes(scope, { reader, count }) {
+    const target = scope.handle(reader);
+    return (async () => {
+      const chunks = [];
+      let total = 0;
+      let reads = 0;
+      while (total < count) {
+        const { value, done } = await target.read();
+        reads += 1;
+        if (done) break;
+        const bytes = value instanceof Uint8Array ? value : new Uint8Array(value);
+        chunks.push(bytes);
+        total += bytes.byteLength;
+      }
+      const all = new Uint8Array(total);
+      let at = 0;
+      for (const c of chunks) {
+        all.set(c, at);
+        at += c.byteLength;
+      }
+      return { value: all, done: total < count, reads };
+    })();
+  },
+
   write(scope, { writer, chunk }) {
     return scope.handle(writer).write(chunk);
   },
@@ -349,8 +393,19 @@ const OPS = {
     return has('reason') ? target.cancel(reason) : target.cancel();
   },
 
-  close(scope, { socket }) {
-    return scope.handle(socket).close();
+  close(scope, { socket, reason }, has) {
+    const target = scope.handle(socket);
+    return has('reason') ? target.close(reason) : target.close();
+  },
+
+  unhandledRejections() {
+    // The rejections nobody handled since the scope opened, each reported once. Only the
+    // transport can see them (Node: process 'unhandledRejection'; a Worker: the global
+    // 'unhandledrejection' event).
+    if (!this.hooks.unhandledRejections) {
+      throw new DriverFailure('this transport cannot observe unhandled rejections');
+    }
+    return this.hooks.unhandledRejections().map(errorInfo);
   },
 
   startTls(scope, { socket, newSocket, options }, has) {

@@ -1,16 +1,16 @@
 // The safety guard for implementations running on Node.js (DESIGN.md, "Safety").
 //
 // An implementation that does not enforce an egress policy would really dial whatever a case
-// names (10.x, a public range). This guard wraps the points where Node opens a TCP connection
-// or asks a resolver -- net.Socket.prototype.connect (which net.connect, tls.connect, http and
-// undici all go through), dgram sockets and the dns module -- and refuses, before any system call, every
-// destination outside 127.0.0.0/8 and ::1 and every name other than "localhost"; while a case
-// is armed, loopback too is limited to the case's own endpoints (its peers and closed port),
-// as in harness/guard.py, so a wrong implementation cannot touch whatever else listens on the
-// machine (a developer's Postgres on 127.0.0.1:5432). A refusal
-// looks to the implementation like an ordinary connection failure (ECONNREFUSED / ENOTFOUND);
-// the attempt is recorded as the same sentence harness/guard.py writes, and the harness fails
-// the case with it.
+// names (10.x, a public range). This guard wraps the points where Node opens a connection or
+// asks a resolver -- net.Socket.prototype.connect (which net.connect, tls.connect, http and
+// undici all go through), dgram sockets and the dns module -- and refuses, before any system
+// call, every destination outside 127.0.0.0/8 and ::1 and every name other than "localhost".
+// While a case is armed, loopback too is limited to the case's own endpoints (its peers and
+// closed port), as in harness/guard.py, so a wrong implementation cannot touch whatever else
+// listens on the machine (a developer's Postgres on 127.0.0.1:5432). A refusal looks to the
+// implementation like an ordinary connection failure (ECONNREFUSED / ENOTFOUND); the attempt
+// is recorded as the same sentence harness/guard.py writes, and the harness fails the case
+// with it.
 //
 // It must be installed before the implementation is imported, so the implementation cannot
 // capture an unwrapped function. Node-only: it lives beside the stdio transport, not in the
@@ -91,7 +91,8 @@ function sentence(host, port, why) {
 }
 
 function refusal(code, syscall, host, port) {
-  const error = new Error(`${syscall} ${code} ${show(host, port)} (blocked by the conformance harness)`);
+  const error = new Error(
+    `${syscall} ${code} ${show(host, port)} (blocked by the conformance harness)`);
   return Object.assign(error, { code, errno: code === 'ENOTFOUND' ? -3008 : -111, syscall,
     address: host, port, hostname: host });
 }
@@ -100,7 +101,6 @@ function refusal(code, syscall, host, port) {
 function legalPort(port) {
   if ((typeof port !== 'number' && typeof port !== 'string')
     || (typeof port === 'string' && port.trim().length === 0)) return false;
-  // eslint-disable-next-line no-bitwise -- Node's own test
   return +port === (+port >>> 0) && port <= 0xFFFF;
 }
 

@@ -50,9 +50,12 @@ for (const level of ['log', 'info', 'debug', 'dir', 'table', 'trace']) {
   console[level] = console.error.bind(console);
 }
 
+// Unhandled rejections of the current case, for the unhandledRejections op.
+let unhandled = [];
 process.on('unhandledRejection', (reason) => {
   const text = reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
   process.stderr.write(`[driver] unhandled rejection: ${text}\n`);
+  unhandled.push(reason);
 });
 
 // --- guard and per-case state, before the implementation loads ------------------------------
@@ -122,6 +125,7 @@ const driver = createDriver({
       caPem = context.caPem;
       guard.take();                 // refusals from between cases belong to no case
       guard.arm(context.allowed);
+      unhandled = [];
     },
     closeScope() {
       guard.disarm();
@@ -132,6 +136,11 @@ const driver = createDriver({
     },
     violations() {
       return guard.take();
+    },
+    unhandledRejections() {
+      const taken = unhandled;
+      unhandled = [];
+      return taken;
     },
   },
 });

@@ -28,11 +28,13 @@ from harness.values import (
     Threw,
 )
 
-from .js import JSError
+from . import js
+from .js import JSError, follow, promise
 from .socket import Socket, connect
 from .streams import ReadableStream, Reader, WritableStream, Writer
 
-FEATURES = frozenset({"tcp", "half-open", "backpressure", "egress-policy", "tls", "starttls"})
+FEATURES = frozenset({"tcp", "half-open", "backpressure", "egress-policy", "tls", "starttls",
+                      "connection-limit"})
 
 # The JavaScript-visible surface: a property not listed reads as undefined, as in JS.
 VISIBLE: dict[type, set[str]] = {
@@ -73,6 +75,9 @@ class ReferenceScope:
         self.promises: dict[str, asyncio.Future[Any]] = {}
         self.sockets: list[Socket] = []
         self._ids = itertools.count(1)
+        # Promises the implementation rejects without a handler (js.py), for the
+        # unhandledRejections op: JavaScript's unhandledrejection, per case.
+        self.rejections = js.watch_rejections()
 
     # plumbing ----------------------------------------------------------------------------
     def export(self, value: Any) -> Any:
@@ -82,6 +87,8 @@ class ReferenceScope:
             return PromiseRef(pid)
         if isinstance(value, dict):
             return {k: self.export(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.export(v) for v in value]
         if isinstance(value, bytes | bytearray | str | int | float | bool) or value is None:
             return value
         if value is UNDEFINED:
@@ -110,6 +117,7 @@ class ReferenceScope:
 
     async def await_promise(self, promise_id: str, timeout: float) -> AwaitReply:
         fut = self.promises[promise_id]
+        js.awaited(fut)
         done, _ = await asyncio.wait({fut}, timeout=timeout)
         if not done:
             return Pending()
@@ -126,6 +134,7 @@ class ReferenceScope:
         return self.watch.violations()
 
     async def close(self) -> None:
+        js.stop_watching(self.rejections)
         for sock in self.sockets:
             sock.aclose_now()
         # let aborted transports run connection_lost before the loop moves on
@@ -160,6 +169,25 @@ class ReferenceScope:
     def op_read(self, reader: str) -> Any:
         return self.handle(reader).read()
 
+    def op_readBytes(self, reader: str, count: int) -> Any:
+        """Harness convenience (spec/adapter-protocol.md): read() again and again until
+        `count` bytes arrived, the stream ended, or a read rejected; one promise for all."""
+        r = self.handle(reader)
+
+        async def collect() -> dict[str, Any]:
+            got, reads = bytearray(), 0
+            while len(got) < count:
+                result = await r.read()
+                reads += 1
+                if result["done"]:
+                    return {"value": bytes(got), "done": True, "reads": reads}
+                got += result["value"]
+            return {"value": bytes(got), "done": False, "reads": reads}
+
+        out = promise()
+        follow(asyncio.ensure_future(collect()), out)
+        return out
+
     def op_write(self, writer: str, chunk: Any) -> Any:
         return self.handle(writer).write(chunk)
 
@@ -176,8 +204,13 @@ class ReferenceScope:
     def op_cancel(self, reader: str, reason: Any = UNDEFINED) -> Any:
         return self.handle(reader).cancel(reason)
 
-    def op_close(self, socket: str) -> Any:
+    def op_close(self, socket: str, reason: Any = UNDEFINED) -> Any:
+        # close() takes no argument (workerd ignores one; JavaScript drops extra arguments),
+        # so a reason is accepted and dropped here, as a JS call would.
         return self.handle(socket).close()
+
+    def op_unhandledRejections(self) -> Any:
+        return [{"name": e.name, "message": e.message} for e in self.rejections.take()]
 
     def op_startTls(self, socket: str, newSocket: str, options: Any = UNDEFINED) -> Any:
         new = self.handle(socket).startTls(None if options is UNDEFINED else options)

@@ -19,15 +19,16 @@ from typing import Any
 from harness.values import UNDEFINED
 
 from . import address as addr
-from . import egress
+from . import egress, limits
 from .js import JSError, promise, settle, type_error
-from .streams import ReadableStream, Reader, WritableStream, Writer
+from .streams import LOCKED_WRITER, ReadableStream, Reader, WritableStream, Writer
 from .tls import TlsLayer, client_context
 
 CONNECT_FAILED = "proxy request failed, cannot connect to the specified address"
 HTTP_HINT = (". It looks like you might be trying to connect to a HTTP-based service"
              " — consider using fetch instead")
 LOST = "Network connection lost."
+STREAM_CANCELLED = "Stream was cancelled."
 READABLE_CLOSING = "This ReadableStream belongs to an object that is closing."
 WRITABLE_CLOSING = "This WritableStream belongs to an object that is closing."
 BAD_SECURE_TRANSPORT = "Unsupported value in secureTransport socket option: "
@@ -37,6 +38,8 @@ TLS_NEEDS_OPTION = ("The `secureTransport` socket option must be set to 'starttl
                     "startTls to be used.")
 TLS_TWICE = ("startTls has already been called on this socket, or the socket was transferred "
              "over RPC.")
+# workerd's ReadableStream::detach() on a locked stream (startTls() with a reader held)
+DETACH_LOCKED_READER = "The ReadableStream has been locked to a reader."
 READ_HIGH_WATER = 256 * 1024
 
 
@@ -71,6 +74,7 @@ class Options:
     secure_transport: str = "off"
     allow_half_open: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    high_water_mark: int | None = None   # highWaterMark: the writable's, in bytes
 
     @classmethod
     def parse(cls, raw: Any) -> Options:
@@ -85,7 +89,9 @@ class Options:
             st = _js_string(st)
             if st not in ("off", "on", "starttls"):
                 raise type_error(BAD_SECURE_TRANSPORT + st)
-        return cls(st, bool(raw.get("allowHalfOpen", False)), dict(raw))
+        hwm = raw.get("highWaterMark", UNDEFINED)
+        high_water_mark = None if hwm is UNDEFINED or hwm is None else int(hwm)
+        return cls(st, bool(raw.get("allowHalfOpen", False)), dict(raw), high_water_mark)
 
 
 def _js_string(value: Any) -> str:
@@ -112,6 +118,7 @@ class Wire(asyncio.Protocol):
         self._can_write.set()
         self._paused = False
         self.tls: TlsLayer | None = None
+        self.release_slot: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -137,6 +144,9 @@ class Wire(asyncio.Protocol):
         return True  # keep writing after the peer's FIN; the socket decides when to close
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self.release_slot is not None:  # the connection limit's slot (limits.py)
+            self.release_slot, release = None, self.release_slot
+            release()
         self.lost, self.error = True, exc
         self.eof = True
         self._changed.set()
@@ -219,13 +229,14 @@ class Socket:
         self._close_promise: asyncio.Future[Any] | None = None
         self._upgraded = False
         self._tls_started = False       # startTls() was called on this socket
+        self._tls_refused: JSError | None = None  # why the old socket could not let go
         self._tls_hostname = tls_hostname or address.connect_host
         # A socket made by startTls() takes over the same connection.
         self._wire = upgrade_from._wire if upgrade_from is not None else Wire()
         self._wire.on_lost = self._on_lost
         self._connected = promise()
         self.readable = ReadableStream(self, on_eof=self._on_eof)
-        self.writable = WritableStream(_SinkView(self))
+        self.writable = WritableStream(_SinkView(self), options.high_water_mark)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._spawn(self._connect() if upgrade_from is None else self._upgrade(upgrade_from))
 
@@ -260,13 +271,24 @@ class Socket:
         if refused is not None:
             self._fail_connect(refused.message)
             return
+        # Six open connections per invocation; more wait their turn, never rejected.
+        limit = limits.for_context(self._context)
+        if limit is not None:
+            await limit.acquire()
         loop = asyncio.get_running_loop()
         try:
             await loop.create_connection(lambda: self._wire, self._address.connect_host,
                                          self._address.port)
         except OSError:
+            if limit is not None:
+                limit.release()
             self._fail_connect()
             return
+        if limit is not None:
+            if self._wire.lost:
+                limit.release()
+            else:
+                self._wire.release_slot = limit.release
         if self._options.secure_transport == "on" and not await self._handshake():
             return
         self._to("connected")
@@ -289,7 +311,10 @@ class Socket:
         """The socket startTls() returned: wait for the old one to flush and let go, then
         shake hands over the same connection."""
         if not await old._detach_for_tls():
-            self._fail_connect()
+            if old._tls_refused is not None:
+                self._fail_upgrade(old._tls_refused)
+            else:
+                self._fail_connect()
             return
         if not await self._handshake():
             return
@@ -305,16 +330,34 @@ class Socket:
         except JSError:
             return False
         await self.writable.flush()
-        if self.readable.reader is None:
-            self.readable.reader = Reader(self.readable)
-        self.readable.fail(type_error(READABLE_CLOSING))
-        if self.writable.writer is None:
-            self.writable.writer = Writer(self.writable)
+        # workerd detaches the writable, then the readable, and cannot detach a stream the
+        # caller still holds a writer or reader on: the upgrade stops there, the new
+        # socket's closed rejects with that TypeError and the old socket stays un-upgraded
+        # (verified on workerd 1.20261117.1). Real clients release both locks first.
+        if self.writable.writer is not None:
+            self._tls_refused = type_error(LOCKED_WRITER)
+            return False
+        self.writable.writer = Writer(self.writable)
         self.writable.fail(type_error(WRITABLE_CLOSING))
+        if self.readable.reader is not None:
+            self._tls_refused = type_error(DETACH_LOCKED_READER)
+            return False
+        self.readable.reader = Reader(self.readable)
+        self.readable.fail(type_error(READABLE_CLOSING))
         self._upgraded = True
         self._to("upgraded")
         settle(self.closed, UNDEFINED)
         return True
+
+    def _fail_upgrade(self, error: JSError) -> None:
+        """startTls() could not take the connection over (a lock still held on the old
+        socket's streams). workerd leaves opened pending; rejecting it is kinder."""
+        self._to("connect_failed")
+        settle(self._connected, error=error)
+        settle(self.opened, error=error)
+        settle(self.closed, error=error)
+        self.readable.fail(error)
+        self.writable.fail(error)
 
     def _fail_connect(self, message: str | None = None) -> None:
         msg = message or CONNECT_FAILED + (HTTP_HINT if self._address.port in (80, 443) else "")
@@ -323,8 +366,10 @@ class Socket:
         settle(self._connected, error=error)
         settle(self.opened, error=error)
         settle(self.closed, error=error)
-        self.readable.fail(error)
-        self.writable.fail(error)
+        # As workerd: the readable is cancelled (a read already waiting rejects, later reads
+        # end), the writable aborted (writes reject; a writer.close() already made fulfils).
+        self.readable.cancel_with(JSError("Error", STREAM_CANCELLED))
+        self.writable.fail(error, closes_fulfil=True)
 
     async def _wire_ready(self) -> Wire:
         await asyncio.shield(self._connected)
@@ -390,7 +435,8 @@ class Socket:
             await asyncio.shield(self.opened)
         await self.writable.flush()
         self.writable.abort(type_error(WRITABLE_CLOSING))
-        if not self._tls_started:  # after startTls() the connection belongs to the new socket
+        # after startTls() the connection belongs to the new socket, unless it never got it
+        if not self._tls_started or self._tls_refused is not None:
             self._wire.close()
         self._to("closed")
         settle(self.closed, UNDEFINED)

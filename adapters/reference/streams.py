@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from harness.values import UNDEFINED
+from harness.values import UNDEFINED, TypedBytes
 
 from .js import JSError, promise, rejected, resolved, settle, type_error
 
@@ -114,6 +114,17 @@ class ReadableStream:
         self._source.cancel()
         self._close()
 
+    def cancel_with(self, error: JSError) -> None:
+        """Cancel the stream from the source's side: reads already waiting reject with
+        `error`, later reads end (done), the reader's closed fulfils."""
+        if self.state != "readable":
+            return
+        if self._pump is not None and self._pump is not asyncio.current_task():
+            self._pump.cancel()
+        while self._pending:
+            settle(self._pending.popleft(), error=error)
+        self._close()
+
     def fail(self, error: JSError) -> None:
         """Error the stream: pending and later reads reject with `error`."""
         if self.state == "errored":
@@ -159,8 +170,14 @@ class Reader:
 
 
 class WritableStream:
-    def __init__(self, sink: Sink) -> None:
+    """`high_water_mark` (the socket's highWaterMark option, in bytes) makes desiredSize
+    highWaterMark minus the bytes of writes not yet done, and `ready` wait while that is not
+    positive; without it desiredSize stays 1 whatever is queued (workerd 1.20261117.1)."""
+
+    def __init__(self, sink: Sink, high_water_mark: int | None = None) -> None:
         self._sink = sink
+        self.high_water_mark = high_water_mark
+        self.queued_bytes = 0            # bytes of writes accepted and not yet done
         self.state = "writable"          # writable | closing | closed | errored
         self.error: JSError | None = None
         self.writer: Writer | None = None
@@ -181,6 +198,18 @@ class WritableStream:
         return self.writer
 
     # internals ---------------------------------------------------------------------------
+    def desired_size(self) -> Any:
+        if self.state == "errored":
+            return None
+        if self.state != "writable":
+            return 0
+        return 1 if self.high_water_mark is None else self.high_water_mark - self.queued_bytes
+
+    def _queued(self, delta: int) -> None:
+        self.queued_bytes += delta
+        if self.writer is not None:
+            self.writer._update_ready()
+
     def _enqueue(self, op: Callable[[], Awaitable[None]]) -> asyncio.Future[Any]:
         fut = promise()
         self._queue.append((fut, op))
@@ -209,15 +238,28 @@ class WritableStream:
             return rejected(self.error)
         if self.state != "writable":
             return rejected(type_error(WRITABLE_CLOSED))
+        # Like workerd: strings (as UTF-8), ArrayBuffer, SharedArrayBuffer and every view;
+        # anything else rejects that write only (the stream stays usable).
         if isinstance(chunk, str):
             data = chunk.encode()
         elif isinstance(chunk, bytes | bytearray | memoryview):
             data = bytes(chunk)
+        elif isinstance(chunk, TypedBytes):
+            data = chunk.data
         else:
             return rejected(type_error(NOT_BYTES))
         if not data:
             return self._enqueue(_nothing)
-        return self._enqueue(lambda: self._sink.write(data))
+        self._queued(len(data))
+
+        async def write() -> None:
+            try:
+                await self._sink.write(data)
+            finally:
+                if self.state != "errored":  # fail() already emptied the count
+                    self._queued(-len(data))
+
+        return self._enqueue(write)
 
     def close(self) -> asyncio.Future[Any]:
         if self.state == "errored":
@@ -239,17 +281,26 @@ class WritableStream:
         """Wait until every queued write has run (or the stream errored)."""
         await self._idle.wait()
 
-    def fail(self, error: JSError) -> None:
+    def fail(self, error: JSError, *, closes_fulfil: bool = False) -> None:
+        """Error the stream: queued writes reject with `error`. `closes_fulfil`: a queued
+        writer.close() fulfils instead (workerd, when the connection could not be made)."""
         if self.state == "errored":
             return
         if self._pump is not None and self._pump is not asyncio.current_task():
             self._pump.cancel()
+        closing = self.state == "closing"
         self.state, self.error = "errored", error
+        self.queued_bytes = 0
         while self._queue:
-            settle(self._queue.popleft()[0], error=error)
+            fut = self._queue.popleft()[0]
+            if closes_fulfil and closing and not self._queue:
+                settle(fut, UNDEFINED)  # the close is always the last queued operation
+            else:
+                settle(fut, error=error)
         self._idle.set()
         if self.writer is not None:
             settle(self.writer.closed, error=error)
+            self.writer._update_ready()
 
     def abort(self, error: JSError) -> None:
         self._sink.abort()
@@ -269,12 +320,28 @@ class Writer:
             settle(self.closed, UNDEFINED)
         elif stream.state == "errored":
             settle(self.closed, error=stream.error)
+        self._update_ready()
 
     @property
     def desiredSize(self) -> Any:
         if self._stream is None:
             raise type_error(WRITER_RELEASED)
-        return {"writable": 1, "closing": 0, "closed": 0}.get(self._stream.state)
+        return self._stream.desired_size()
+
+    def _update_ready(self) -> None:
+        """ready waits while the stream is over its high-water mark (WHATWG backpressure)."""
+        stream = self._stream
+        if stream is None:
+            return
+        size = stream.desired_size()
+        if stream.state == "errored":
+            if not self.ready.done():
+                settle(self.ready, error=stream.error)
+        elif size is not None and size <= 0 and stream.state == "writable":
+            if self.ready.done():
+                self.ready = promise()
+        elif not self.ready.done():
+            settle(self.ready, UNDEFINED)
 
     def write(self, chunk: Any) -> asyncio.Future[Any]:
         if self._stream is None:

@@ -138,8 +138,71 @@ parser_mutant("secure-transport-unchecked",
               area="address", parse_options=lambda raw: _options(raw, check=False))
 
 
-def _options_first(address: Any) -> addr.Address:
-    """Validation order slip: the options are checked before the address. The options are
-    not at hand in parse_address, so this mutant's connect() (MutantScope) gets them via
-    `_OptionsFirst`; see below."""
+
+def _port_without_enforce_range(address: Any) -> addr.Address:
+    """The object form's port converted as a plain WebIDL unsigned short, without
+    [EnforceRange]: NaN (a missing or non-numeric port) becomes 0 instead of an error."""
+    if isinstance(address, dict):
+        port = address.get("port")
+        try:
+            number = float(port) if port is not None and not isinstance(port, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if math.isnan(number):
+            address = {**address, "port": 0}
     return addr.parse(address)
+
+
+parser_mutant("port-nan-is-zero",
+              "a missing or non-numeric object-form port becomes port 0 (no [EnforceRange]) "
+              "instead of throwing", area="address",
+              parse_address=_port_without_enforce_range)
+
+
+def _port_wraps(address: Any) -> addr.Address:
+    """The string form's port read into 16 bits (`port & 0xffff`), so 65536 is port 0."""
+    if isinstance(address, str):
+        host, sep, port = address.rpartition(":")
+        if sep and port.isdigit() and port.isascii() and int(port) > 65535:
+            address = f"{host}:{int(port) & 0xFFFF}"
+    return addr.parse(address)
+
+
+parser_mutant("string-port-wraps",
+              "a string-form port above 65535 wraps around (65536 is port 0) instead of "
+              "being unparseable", area="address", parse_address=_port_wraps)
+
+
+def _split_at_colon(address: Any) -> addr.Address:
+    """The string form split at its last colon, the port converted like the object form's:
+    what a quick `const [hostname, port] = address.split(":")` gives."""
+    if not isinstance(address, str):
+        return addr.parse(address)
+    hostname, _, port = address.rpartition(":")
+    if not hostname:
+        raise type_error(addr.NO_HOST)
+    if not port:
+        raise type_error(addr.NO_PORT)
+    number = addr._to_uint16(port)
+    if not addr._VALID.match(address):
+        raise type_error(addr.BAD_CHARS)
+    return addr.Address(hostname, number, address)
+
+
+parser_mutant("string-split-parser",
+              "the string form is split at its last colon instead of parsed as a URL, so "
+              "malformed strings get the object form's (or other) TypeErrors",
+              area="address", kind="message", parse_address=_split_at_colon)
+
+
+def _characters_first(address: Any) -> addr.Address:
+    """The character / length check runs before the string is parsed."""
+    if isinstance(address, str) and not addr._VALID.match(address):
+        raise type_error(addr.BAD_CHARS)
+    return addr.parse(address)
+
+
+parser_mutant("address-check-order",
+              "the character and length check runs before parsing, so an empty or "
+              "unparseable string gets the character TypeError", area="address",
+              kind="message", parse_address=_characters_first)

@@ -116,3 +116,12 @@ def parser_mutant(mutant_id: str, description: str, *, area: str, kind: Kind = "
     return register(Mutant(mutant_id, description, area, socket_class=socket_class,
                            parse_address=parse_address, parse_options=parse_options,
                            kind=kind))
+
+
+def retype(obj: Any, cls: type) -> None:
+    """Turn a stream the reference socket has just built into the mutant's subclass of its
+    class, in place: the object keeps everything the reference gave it (its source or sink,
+    its highWaterMark), so the mutant changes only the methods the subclass overrides."""
+    if not issubclass(cls, type(obj)):
+        raise TypeError(f"{cls.__name__} must directly subclass {type(obj).__name__}")
+    obj.__class__ = cls

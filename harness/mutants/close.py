@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
-from adapters.reference.js import JSError, promise, settle, type_error
-from adapters.reference.socket import WRITABLE_CLOSING, Socket
+from adapters.reference.js import promise, type_error
+from adapters.reference.socket import Socket
 from harness.mutants.base import socket_mutant
-from harness.values import UNDEFINED
+from harness.mutants.mirror import close_call, close_steps
 
 
 @socket_mutant("close-leaves-readers",
@@ -17,13 +16,7 @@ from harness.values import UNDEFINED
                "the stream")
 class CloseLeavesReaders(Socket):
     def close(self) -> asyncio.Future[Any]:
-        if self._close_promise is not None:
-            return self.closed
-        self._close_promise = promise()
-        self._to("close")
-        self.writable.reject_writes_with = type_error(WRITABLE_CLOSING)
-        self._spawn(self._close())
-        return self._close_promise
+        return close_call(self, fail_readable=False)
 
 
 @socket_mutant("close-leaves-writers",
@@ -31,19 +24,10 @@ class CloseLeavesReaders(Socket):
                "connection and gets a network error")
 class CloseLeavesWriters(Socket):
     def close(self) -> asyncio.Future[Any]:
-        result = super().close()
-        self.writable.reject_writes_with = None
-        return result
+        return close_call(self, reject_writes=False)
 
     async def _close(self) -> None:
-        with contextlib.suppress(JSError):
-            await asyncio.shield(self.opened)
-        await self.writable.flush()
-        self._wire.close()
-        self._to("closed")
-        settle(self.closed, UNDEFINED)
-        assert self._close_promise is not None
-        settle(self._close_promise, UNDEFINED)
+        await close_steps(self, abort_writable=False)
 
 
 @socket_mutant("close-skips-flush",
@@ -51,14 +35,7 @@ class CloseLeavesWriters(Socket):
                "not flushed")
 class CloseSkipsFlush(Socket):
     async def _close(self) -> None:
-        with contextlib.suppress(JSError):
-            await asyncio.shield(self.opened)
-        self.writable.abort(type_error(WRITABLE_CLOSING))
-        self._wire.close()
-        self._to("closed")
-        settle(self.closed, UNDEFINED)
-        assert self._close_promise is not None
-        settle(self._close_promise, UNDEFINED)
+        await close_steps(self, flush=False)
 
 
 @socket_mutant("close-twice-throws",
@@ -74,27 +51,14 @@ class CloseTwiceThrows(Socket):
                "close() resolves its own promise but never resolves closed")
 class CloseClosedPending(Socket):
     async def _close(self) -> None:
-        with contextlib.suppress(JSError):
-            await asyncio.shield(self.opened)
-        await self.writable.flush()
-        self.writable.abort(type_error(WRITABLE_CLOSING))
-        self._wire.close()
-        self._to("closed")
-        assert self._close_promise is not None
-        settle(self._close_promise, UNDEFINED)
+        await close_steps(self, settle_closed=False)
 
 
 @socket_mutant("close-promise-pending",
                "close() resolves closed but the promise it returned never settles")
 class ClosePromisePending(Socket):
     async def _close(self) -> None:
-        with contextlib.suppress(JSError):
-            await asyncio.shield(self.opened)
-        await self.writable.flush()
-        self.writable.abort(type_error(WRITABLE_CLOSING))
-        self._wire.close()
-        self._to("closed")
-        settle(self.closed, UNDEFINED)
+        await close_steps(self, settle_promise=False)
 
 
 @socket_mutant("close-keeps-connection",
@@ -102,14 +66,7 @@ class ClosePromisePending(Socket):
                "sees no FIN")
 class CloseKeepsConnection(Socket):
     async def _close(self) -> None:
-        with contextlib.suppress(JSError):
-            await asyncio.shield(self.opened)
-        await self.writable.flush()
-        self.writable.abort(type_error(WRITABLE_CLOSING))
-        self._to("closed")
-        settle(self.closed, UNDEFINED)
-        assert self._close_promise is not None
-        settle(self._close_promise, UNDEFINED)
+        await close_steps(self, close_connection=False)
 
 
 @socket_mutant("close-strands-pending-read",
@@ -129,10 +86,7 @@ class CloseStrandsPendingRead(Socket):
 class CloseBeforeOpenLeaks(Socket):
     async def _close(self) -> None:
         if not self._connected.done():
-            self.writable.abort(type_error(WRITABLE_CLOSING))
-            settle(self.closed, UNDEFINED)
-            assert self._close_promise is not None
-            settle(self._close_promise, UNDEFINED)
+            await close_steps(self, wait_opened=False, flush=False, close_connection=False)
             return
         await super()._close()
 

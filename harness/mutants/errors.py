@@ -8,6 +8,7 @@ from typing import Any
 from adapters.reference.js import JSError, promise, settle, type_error
 from adapters.reference.socket import Socket, Wire
 from harness.mutants.base import socket_mutant
+from harness.mutants.mirror import close_steps
 
 
 @socket_mutant("refused-closed-pending",
@@ -35,12 +36,9 @@ class RefusedOpenedResolves(Socket):
 class RefusedTypeError(Socket):
     def _fail_connect(self, message: str | None = None) -> None:
         error = type_error(f"SocketError: connect ECONNREFUSED {self._address.text}")
-        self._to("connect_failed")
-        settle(self._connected, error=error)
         settle(self.opened, error=error)
         settle(self.closed, error=error)
-        self.readable.fail(error)
-        self.writable.fail(error)
+        super()._fail_connect(message)  # the rest as the reference (settle ignores repeats)
 
 
 @socket_mutant("refused-message",
@@ -60,7 +58,7 @@ class RefusedCloseHangs(Socket):
             await asyncio.shield(self.opened)
         except JSError:
             return  # the bug: an early return that forgets the close promise
-        await super()._close()
+        await close_steps(self)
 
 
 class _ResetUnheardWire(Wire):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-from adapters.reference.js import JSError, settle
 from adapters.reference.socket import Options, Socket, State
 from harness.mutants.base import parser_mutant, socket_mutant
-from harness.values import UNDEFINED
+from harness.mutants.mirror import finish_after_eof_steps
 
 
 @socket_mutant("half-open-ignored",
@@ -46,9 +44,7 @@ parser_mutant("half-open-default-true",
                "(no FIN, later writes still succeed)")
 class EofKeepsWritable(Socket):
     async def _finish_after_eof(self) -> None:
-        await self.writable.flush()
-        self._to("finished")
-        settle(self.closed, UNDEFINED)
+        await finish_after_eof_steps(self, close_writable=False, close_connection=False)
 
 
 @socket_mutant("eof-closed-pending",
@@ -56,11 +52,7 @@ class EofKeepsWritable(Socket):
                "resolves closed")
 class EofClosedPending(Socket):
     async def _finish_after_eof(self) -> None:
-        if self.writable.state == "writable":
-            with contextlib.suppress(JSError):
-                await self.writable.close()
-        self._to("finished")
-        self._wire.close()
+        await finish_after_eof_steps(self, settle_closed=False)
 
 
 @socket_mutant("eof-closes-eagerly",

@@ -10,6 +10,7 @@ from adapters.reference import address as addr
 from adapters.reference.js import settle
 from adapters.reference.socket import Socket
 from harness.mutants.base import parser_mutant, socket_mutant
+from harness.mutants.mirror import connect_steps
 from harness.values import UNDEFINED
 
 
@@ -64,22 +65,7 @@ parser_mutant("socket-info-ipv6-unbracketed",
                "close()), not when it is made")
 class OpenedLazy(Socket):
     async def _connect(self) -> None:
-        # The reference's _connect, without settling opened at the end.
-        refused = self._egress_refusal()
-        if refused is not None:
-            self._fail_connect(refused.message)
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.create_connection(lambda: self._wire, self._address.connect_host,
-                                         self._address.port)
-        except OSError:
-            self._fail_connect()
-            return
-        if self._options.secure_transport == "on" and not await self._handshake():
-            return
-        self._to("connected")
-        settle(self._connected, True)
+        await connect_steps(self, settle_opened=False)
 
     def _touch(self) -> None:
         if self._connected.done() and self._connected.exception() is None:

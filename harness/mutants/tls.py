@@ -2,59 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import ssl
 from typing import Any, ClassVar
 
-from adapters.reference.js import JSError, settle, type_error
-from adapters.reference.socket import (
-    READABLE_CLOSING,
-    TLS_AFTER_CLOSE,
-    TLS_NEEDS_OPTION,
-    TLS_ON_TLS,
-    TLS_TWICE,
-    WRITABLE_CLOSING,
-    Socket,
-    State,
-)
-from adapters.reference.streams import Reader, Writer
+from adapters.reference.socket import Socket
 from adapters.reference.tls import client_context
 from harness.mutants.base import socket_mutant
-from harness.values import UNDEFINED
+from harness.mutants.mirror import (
+    START_TLS_CHECKS,
+    detach_steps,
+    handshake_steps,
+    start_tls_call,
+)
 
 # ----------------------------------------------------------------------------------------
-# startTls() preconditions: the reference's four checks, named, so that a mutant can drop
-# one or reorder them.
+# startTls()'s synchronous checks (mirror.START_TLS_CHECKS), one dropped or reordered
 
 
 class _Checked(Socket):
-    """startTls() as the reference has it, its synchronous checks run in CHECKS order."""
-
-    CHECKS: ClassVar[tuple[str, ...]] = ("tls-socket", "closed", "option", "twice")
-
-    def _check(self, name: str) -> None:
-        st = self._options.secure_transport
-        if name == "tls-socket" and st == "on":
-            raise type_error(TLS_ON_TLS)
-        if name == "closed" and (self._upgraded or self._close_promise is not None
-                                 or self.state in (State.CLOSING, State.CLOSED, State.FAILED)):
-            raise type_error(TLS_AFTER_CLOSE)
-        if name == "option" and st != "starttls":
-            raise type_error(TLS_NEEDS_OPTION)
-        if name == "option-not-off" and st == "off":
-            raise type_error(TLS_NEEDS_OPTION)
-        if name == "twice" and self._tls_started:
-            raise type_error(TLS_TWICE)
+    CHECKS: ClassVar[tuple[str, ...]] = START_TLS_CHECKS
 
     def startTls(self, options: Any = None) -> Socket:
-        for name in self.CHECKS:
-            self._check(name)
-        self._tls_started = True
-        expected = options.get("expectedServerHostname") if isinstance(options, dict) else None
-        tls_options = dataclasses.replace(self._options, secure_transport="on")
-        return type(self)(self._address, tls_options, self._context, upgrade_from=self,
-                          tls_hostname=expected if isinstance(expected, str) else None)
+        return start_tls_call(self, options, checks=self.CHECKS)
 
 
 @socket_mutant("starttls-twice",
@@ -87,36 +57,12 @@ class StartTlsCheckOrder(_Checked):
 # what the upgrade does to the old socket and what the new one reports
 
 
-async def _detach(sock: Socket, *, readable: bool = True, writable: bool = True,
-                  upgraded: bool = True, closed: bool = True) -> bool:
-    """The reference's Socket._detach_for_tls, each of its effects optional."""
-    try:
-        await asyncio.shield(sock._connected)
-    except JSError:
-        return False
-    await sock.writable.flush()
-    if readable:
-        if sock.readable.reader is None:
-            sock.readable.reader = Reader(sock.readable)
-        sock.readable.fail(type_error(READABLE_CLOSING))
-    if writable:
-        if sock.writable.writer is None:
-            sock.writable.writer = Writer(sock.writable)
-        sock.writable.fail(type_error(WRITABLE_CLOSING))
-    if upgraded:
-        sock._upgraded = True
-    sock._to("upgraded")
-    if closed:
-        settle(sock.closed, UNDEFINED)
-    return True
-
-
 @socket_mutant("starttls-old-readable",
                "after the upgrade the old socket's readable is still usable (neither "
                "locked nor errored)")
 class StartTlsOldReadable(Socket):
     async def _detach_for_tls(self) -> bool:
-        return await _detach(self, readable=False)
+        return await detach_steps(self, detach_readable=False)
 
 
 @socket_mutant("starttls-old-writable",
@@ -124,14 +70,14 @@ class StartTlsOldReadable(Socket):
                "locked nor errored)")
 class StartTlsOldWritable(Socket):
     async def _detach_for_tls(self) -> bool:
-        return await _detach(self, writable=False)
+        return await detach_steps(self, detach_writable=False)
 
 
 @socket_mutant("starttls-upgraded-never",
                "the old socket's upgraded stays false after the upgrade")
 class StartTlsUpgradedNever(Socket):
     async def _detach_for_tls(self) -> bool:
-        return await _detach(self, upgraded=False)
+        return await detach_steps(self, mark_upgraded=False)
 
 
 @socket_mutant("starttls-upgraded-early",
@@ -149,7 +95,7 @@ class StartTlsUpgradedEarly(Socket):
                "postgres waits for)")
 class StartTlsOldClosedPending(Socket):
     async def _detach_for_tls(self) -> bool:
-        return await _detach(self, closed=False)
+        return await detach_steps(self, settle_closed=False)
 
 
 @socket_mutant("starttls-new-secure-transport",
@@ -180,42 +126,30 @@ class TlsIgnored(Socket):
         return await super()._handshake()
 
 
-def _context_without(ca_pem: str | None, *, verify: bool, hostname: bool) -> ssl.SSLContext:
-    ctx = client_context(ca_pem)
-    ctx.check_hostname = hostname
-    if not verify:
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 class _OwnContext(Socket):
-    """_handshake() as the reference has it, with the SSLContext from `_tls_context`."""
+    """The reference's handshake with a loosened SSLContext."""
 
-    def _tls_context(self, ca_pem: str | None) -> ssl.SSLContext:
-        return client_context(ca_pem)
+    VERIFY: ClassVar[bool] = True
+    CHECK_HOSTNAME: ClassVar[bool] = True
 
     async def _handshake(self) -> bool:
-        ca_pem = getattr(self._context, "ca_pem", None)
-        try:
-            await self._wire.start_tls(self._tls_context(ca_pem), self._tls_hostname)
-        except JSError as exc:
-            self._wire.close()
-            self._fail_connect(exc.message)
-            return False
-        return True
+        context = client_context(getattr(self._context, "ca_pem", None))
+        context.check_hostname = self.CHECK_HOSTNAME
+        if not self.VERIFY:
+            context.verify_mode = ssl.CERT_NONE
+        return await handshake_steps(self, context)
 
 
 @socket_mutant("tls-no-verify",
                "TLS accepts any certificate (verify_mode CERT_NONE): untrusted and "
                "expired certificates pass")
 class TlsNoVerify(_OwnContext):
-    def _tls_context(self, ca_pem: str | None) -> ssl.SSLContext:
-        return _context_without(ca_pem, verify=False, hostname=False)
+    VERIFY = False
+    CHECK_HOSTNAME = False
 
 
 @socket_mutant("tls-no-hostname-check",
                "TLS verifies the certificate chain but not that it names the host "
                "(check_hostname off)")
 class TlsNoHostnameCheck(_OwnContext):
-    def _tls_context(self, ca_pem: str | None) -> ssl.SSLContext:
-        return _context_without(ca_pem, verify=True, hostname=False)
+    CHECK_HOSTNAME = False

@@ -1,0 +1,192 @@
+"""The workerd driver: spec/adapter-protocol.md on stdio, carried to a Worker in workerd.
+
+  pytest --adapter workerd     (= driver:python -m adapters.workerd.launch)
+
+The harness's driver client (harness/driver.py) starts this process once per pytest worker
+and speaks the protocol to it on stdin/stdout, as to any driver. This process runs workerd
+(one per pytest worker, reused across cases) serving adapters/workerd/worker.mjs, and
+forwards each case's requests over a WebSocket of its own: workerd ties every socket to the
+request that made it, so a case has to live inside one request, the WebSocket upgrade.
+
+workerd starts on the first case, when the run's test CA is known (open_scope carries it),
+with a listening socket this process made and passed down (--socket-fd), so there is no
+port race and no wait for workerd to come up: connections queue until it accepts. If
+workerd dies, this process exits non-zero with workerd's output on stderr; the harness
+reports the case in flight as ERROR and starts a fresh driver for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+HERE = Path(__file__).resolve().parent
+CORE = HERE.parent / "node" / "core.mjs"
+BINARY = HERE / "node_modules" / ".bin" / "workerd"
+COMPATIBILITY_DATE = "2026-11-17"
+PART = 8 * 1024 * 1024  # workerd caps a WebSocket message at 32 MiB; larger ones go in pieces
+FEATURES = ["tcp", "half-open", "tls", "starttls", "egress-policy", "connection-limit",
+            "backpressure"]
+
+
+def version() -> str:
+    try:
+        return json.loads((HERE / "node_modules" / "workerd" / "package.json").read_text())[
+            "version"]
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def _die_with_parent() -> None:
+    """workerd must not outlive this process, even if it is killed with SIGKILL."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Bridge:
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.workdir = Path(tempfile.mkdtemp(prefix="sockets-workerd-"))
+        self.proc: asyncio.subprocess.Process | None = None
+        self.ca_pem: str | None = None
+        self.ws: ClientConnection | None = None
+        self.implementation = {
+            "name": "workerd", "version": version(), "language": "javascript",
+            "homepage": "https://github.com/cloudflare/workerd", "features": FEATURES,
+            "self": f"127.0.0.1:{self.port}",
+        }
+
+    # workerd ---------------------------------------------------------------------------
+    async def ensure_workerd(self, ca_pem: str | None) -> None:
+        if self.proc is not None and self.proc.returncode is None and ca_pem == self.ca_pem:
+            return
+        await self.stop_workerd()
+        self.ca_pem = ca_pem
+        shutil.copy(HERE / "worker.mjs", self.workdir / "worker.mjs")
+        shutil.copy(CORE, self.workdir / "core.mjs")
+        (self.workdir / "ca.pem").write_text(ca_pem or "")
+        config = (HERE / "config.capnp.template").read_text()
+        config = config.replace("{implementation}", json.dumps(json.dumps(self.implementation)))
+        config = config.replace("{compatibility_date}", COMPATIBILITY_DATE)
+        config = config.replace("{trusted}", 'embed "ca.pem"' if ca_pem else "")
+        (self.workdir / "config.capnp").write_text(config)
+        fd = self.listener.fileno()
+        self.proc = await asyncio.create_subprocess_exec(
+            str(BINARY), "serve", str(self.workdir / "config.capnp"), f"--socket-fd=http={fd}",
+            stdin=asyncio.subprocess.DEVNULL, stdout=sys.stderr.fileno(),
+            stderr=sys.stderr.fileno(), pass_fds=(fd,), preexec_fn=_die_with_parent)
+
+    async def stop_workerd(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        self.proc = None
+
+    # requests --------------------------------------------------------------------------
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        cmd, rid = request.get("cmd"), request.get("id")
+        if cmd == "start":
+            return {"id": rid, "protocol": 1, "implementation": self.implementation}
+        if cmd == "stop":
+            await self.close_ws()
+            return {"id": rid, "ok": True}
+        if cmd == "open_scope":
+            await self.close_ws()
+            await self.ensure_workerd(request.get("ca_pem"))
+            self.ws = await self.open_ws()
+        if self.ws is None:
+            return {"id": rid, "error": {"message": f"{cmd} before open_scope"}}
+        reply = await self.forward(request)
+        if cmd == "close_scope":
+            await self.close_ws()
+        return reply
+
+    async def open_ws(self) -> ClientConnection:
+        """Connect to the Worker, unless workerd exits first (a bad config, a crash): the
+        listening socket is ours, so a dead workerd would otherwise leave us waiting."""
+        assert self.proc is not None
+        opening = asyncio.ensure_future(connect(
+            f"ws://127.0.0.1:{self.port}/", max_size=None, compression=None,
+            open_timeout=None, ping_interval=None))
+        exited = asyncio.ensure_future(self.proc.wait())
+        done, _ = await asyncio.wait({opening, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if opening in done:
+            exited.cancel()
+            return opening.result()
+        opening.cancel()
+        raise OSError(f"workerd exited with status {self.proc.returncode} before it served")
+
+    async def forward(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request, one reply; both may travel in pieces (worker.mjs, `pieces`)."""
+        assert self.ws is not None
+        text = json.dumps(request)
+        if len(text) <= PART:
+            await self.ws.send(text)
+        else:
+            for at in range(0, len(text), PART):
+                await self.ws.send(json.dumps({"$part": text[at:at + PART],
+                                               "last": at + PART >= len(text)}))
+        parts: list[str] = []
+        while True:
+            message = await self.ws.recv()
+            assert isinstance(message, str)
+            if not message.startswith('{"$part"'):
+                return json.loads(message)
+            piece = json.loads(message)
+            parts.append(piece["$part"])
+            if piece["last"]:
+                return json.loads("".join(parts))
+
+    async def close_ws(self) -> None:
+        if self.ws is not None:
+            ws, self.ws = self.ws, None
+            await ws.close()
+
+
+async def main() -> int:
+    bridge = Bridge()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 30)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout.buffer
+    try:
+        while line := await reader.readline():
+            request = json.loads(line)
+            try:
+                reply = await bridge.handle(request)
+            except (OSError, EOFError) as exc:
+                code = bridge.proc.returncode if bridge.proc else None
+                print(f"[workerd driver] lost workerd ({exc!r}; exit status {code})",
+                      file=sys.stderr, flush=True)
+                return 1
+            except Exception as exc:  # the websocket library's ConnectionClosed and friends
+                code = bridge.proc.returncode if bridge.proc else None
+                print(f"[workerd driver] lost workerd ({exc!r}; exit status {code})",
+                      file=sys.stderr, flush=True)
+                return 1
+            out.write(json.dumps(reply).encode() + b"\n")
+            out.flush()
+            if request.get("cmd") == "stop":
+                break
+    finally:
+        await bridge.close_ws()
+        await bridge.stop_workerd()
+        shutil.rmtree(bridge.workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(asyncio.run(main()))

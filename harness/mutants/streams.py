@@ -1,0 +1,136 @@
+"""Mutants of the byte streams: what a read returns, what a write sends, in what order, and
+writer.close()."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from adapters.reference.js import promise
+from adapters.reference.socket import Socket
+from adapters.reference.streams import WritableStream
+from harness.mutants.base import retype, socket_mutant
+from harness.mutants.mirror import MirrorWire, WireMutant
+
+READ_CHUNK = 64 * 1024
+SEND_CAP = 1024 * 1024
+
+
+class _ShortReadWire(MirrorWire):
+    READ_LIMIT = READ_CHUNK
+    DROP_REST = True
+
+
+@socket_mutant("read-drops-bytes",
+               "a read returns at most 64 KiB but empties the whole receive buffer, "
+               "dropping the rest")
+class ReadDropsBytes(WireMutant):
+    WIRE = _ShortReadWire
+
+
+class _RepeatAfterPauseWire(MirrorWire):
+    CONSUME_ON_RESUME = False
+
+
+@socket_mutant("read-duplicates-chunk",
+               "the read that resumes a paused connection returns its chunk without "
+               "consuming it, so the next read delivers it again")
+class ReadDuplicatesChunk(WireMutant):
+    WIRE = _RepeatAfterPauseWire
+
+
+class _TruncatingWire(MirrorWire):
+    SEND_CAP = SEND_CAP
+
+
+@socket_mutant("large-write-truncated",
+               "a write sends only the first 1 MiB of its chunk (one send()'s worth) and "
+               "fulfils as if all went")
+class LargeWriteTruncated(WireMutant):
+    WIRE = _TruncatingWire
+
+
+class _EagerWire(MirrorWire):
+    WAIT_DRAIN = False
+
+
+@socket_mutant("no-backpressure",
+               "a write fulfils as soon as it is handed to the transport, however full "
+               "the send buffer is")
+class NoBackpressure(WireMutant):
+    WIRE = _EagerWire
+
+
+@socket_mutant("early-writes-dropped",
+               "a write made before the connection is open fulfils but its bytes go nowhere")
+class EarlyWritesDropped(Socket):
+    async def write(self, data: bytes) -> None:
+        if not self._connected.done():
+            return
+        await super().write(data)
+
+
+class _StackWritable(WritableStream):
+    """Queues an operation behind the one in flight at the front, so waiting writes run
+    newest first (a stack where a queue belongs)."""
+
+    def _enqueue(self, op: Callable[[], Awaitable[None]]) -> asyncio.Future[Any]:
+        fut = promise()
+        if self._queue:
+            self._queue.insert(1, (fut, op))
+        else:
+            self._queue.append((fut, op))
+        self._idle.clear()
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.get_running_loop().create_task(self._run())
+        return fut
+
+
+@socket_mutant("writes-reordered",
+               "writes queued while one is in flight are sent newest first")
+class WritesReordered(Socket):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        retype(self.writable, _StackWritable)
+
+
+class _HangOnEmpty(WritableStream):
+    def write(self, chunk: Any) -> asyncio.Future[Any]:
+        if isinstance(chunk, bytes | bytearray | memoryview | str) and len(chunk) == 0 \
+                and self.state == "writable" and self.reject_writes_with is None:
+            return promise()  # nothing to send, so nothing ever completes it
+        return super().write(chunk)
+
+
+@socket_mutant("empty-write-hangs",
+               "writing an empty chunk sends nothing, as it should, but its promise never "
+               "settles")
+class EmptyWriteHangs(Socket):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        retype(self.writable, _HangOnEmpty)
+
+
+@socket_mutant("writer-close-no-fin",
+               "writer.close() fulfils without sending FIN to the peer")
+class WriterCloseNoFin(Socket):
+    async def close_write(self) -> None:
+        await self._wire_ready()
+
+
+@socket_mutant("writer-close-destroys",
+               "writer.close() closes the whole connection instead of half-closing it, so "
+               "nothing more can be read")
+class WriterCloseDestroys(Socket):
+    async def close_write(self) -> None:
+        wire = await self._wire_ready()
+        wire.close()
+
+
+@socket_mutant("readable-yields-text",
+               "the readable yields strings (latin-1 decoded) instead of Uint8Array chunks")
+class ReadableYieldsText(Socket):
+    async def pull(self) -> Any:
+        chunk = await super().pull()
+        return chunk.decode("latin-1") if chunk is not None else None
