@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="run only cases matching: an id, a prefix ending in '/', or a "
                           "glob (repeatable)")
     mut.add_argument("--jobs", "-j", type=int, default=None,
-                     help="worker processes (default: one per core)")
+                     help="worker processes (default: two per core)")
     mut.add_argument("--timeout-multiplier", type=float, default=0.25,
                      help="scale every step timeout (default 0.25: a killed mutant's pending "
                           "promise should not cost the full 2 s)")

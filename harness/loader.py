@@ -61,6 +61,10 @@ def _reject_duplicate_keys(path: Path, node: yaml.Node) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
+            if not isinstance(key, yaml.ScalarNode):
+                raise CaseError(path, key.start_mark.line + 1,
+                                "a key must be a plain word, not a mapping or list (a stray "
+                                "'{' or '['?)")
             if key.value in seen:
                 raise CaseError(path, key.start_mark.line + 1, f"key {key.value!r} appears twice")
             seen.add(key.value)

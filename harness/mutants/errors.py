@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from adapters.reference.js import JSError, promise, settle, type_error
-from adapters.reference.socket import Socket, Wire
+from adapters.reference.socket import Socket
 from harness.mutants.base import socket_mutant
-from harness.mutants.mirror import close_steps
+from harness.mutants.mirror import MirrorWire, WireMutant, close_steps
 
 
 @socket_mutant("refused-closed-pending",
@@ -61,27 +60,27 @@ class RefusedCloseHangs(Socket):
         await close_steps(self)
 
 
-class _ResetUnheardWire(Wire):
+class _ResetUnheardWire(MirrorWire):
     """Notes that the connection is gone, but wakes nobody when it went with an error."""
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if exc is None:
             super().connection_lost(exc)
             return
-        self.lost = True
+        on_lost, self.on_lost = self.on_lost, None
+        super().connection_lost(exc)  # the bookkeeping: lost, the connection-limit slot
+        self.on_lost = on_lost
+        self.eof, self.error = False, None  # the bug: the error is dropped on the floor
 
 
 @socket_mutant("reset-never-surfaces",
                "a reset by the peer is noticed by nobody: a pending read and closed stay "
                "pending")
-class ResetNeverSurfaces(Socket):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._wire = _ResetUnheardWire()
-        self._wire.on_lost = self._on_lost
+class ResetNeverSurfaces(WireMutant):
+    WIRE = _ResetUnheardWire
 
 
-class _ResetAsEofWire(Wire):
+class _ResetAsEofWire(MirrorWire):
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(None)
 
@@ -89,11 +88,8 @@ class _ResetAsEofWire(Wire):
 @socket_mutant("reset-looks-like-eof",
                "a reset by the peer is reported as an ordinary end of stream (read "
                "fulfils done)")
-class ResetLooksLikeEof(Socket):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._wire = _ResetAsEofWire()
-        self._wire.on_lost = self._on_lost
+class ResetLooksLikeEof(WireMutant):
+    WIRE = _ResetAsEofWire
 
 
 @socket_mutant("reset-closed-pending",
