@@ -16,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     cov = sub.add_parser("coverage", help="requirements and the cases that cover them")
     cov.add_argument("--uncovered", action="store_true", help="list only requirements "
                      "without a case")
+    mat = sub.add_parser("matrix", help="matrix.html and matrix.md from results files")
+    mat.add_argument("results", nargs="+", help="results files (--results-jsonl output, or "
+                     "report/results.jsonl with several runs)")
+    mat.add_argument("--out", default=".", help="output folder (default: here)")
     rep = sub.add_parser("report", help="run every implementation and write report/")
     rep.add_argument("--out", default="report", help="output folder (default: report)")
     rep.add_argument("--impl", action="append", default=None,
@@ -42,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         from harness.mutation import main as mutants_main
 
         return mutants_main(args)
+
+    if args.command == "matrix":
+        from pathlib import Path
+
+        from harness.matrix import write
+
+        for column in write([Path(p) for p in args.results], Path(args.out)):
+            print(column.summary())
+        return 0
 
     if args.command == "report":
         from pathlib import Path

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.requirements import catalogue
-from harness.results_file import read
+from harness.results_file import read_runs
 
 # Worst first: the cell shows the first of these that any covering case has.
 ORDER = ["FAIL", "TIMEOUT", "ERROR", "XFAIL", "NON-STRICT", "PASS", "N-A"]
@@ -56,14 +56,15 @@ class Column:
 
 
 def load_columns(paths: list[Path]) -> list[Column]:
+    """One column per run; a merged results file (several headers) gives several."""
     columns = []
     for path in paths:
-        header, cases = read(path)
-        impl = header.get("implementation") or {}
-        col = Column(impl.get("name", path.stem), impl.get("version", ""),
-                     header.get("unavailable", ""))
-        col.cases = {c["case"]: c for c in cases}
-        columns.append(col)
+        for header, cases in read_runs(path):
+            impl = header.get("implementation") or {}
+            col = Column(impl.get("name", path.stem), impl.get("version", ""),
+                         header.get("unavailable", ""))
+            col.cases = {c["case"]: c for c in cases}
+            columns.append(col)
     return columns
 
 

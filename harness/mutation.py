@@ -48,7 +48,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -154,7 +154,9 @@ def _adapter(mutant_id: str) -> Adapter:
         if mutant_id == REFERENCE:
             adapter: Adapter = ReferenceAdapter()
         elif mutant_id == MIRROR:
-            adapter = ReferenceAdapter(socket_class=Mirror, name=MIRROR)
+            # Through a MutantAdapter, so that its connect() is checked for drift too.
+            adapter = Mutant(MIRROR, "the reference rebuilt from mirror.py", "mirror",
+                             socket_class=Mirror).adapter()
         else:
             adapter = _mutants()[mutant_id].adapter()
         _WORKER.runner.run(adapter.start())
@@ -380,9 +382,10 @@ def _confirm_kills(report: GateReport, pool: Any, progress: TextIO | None) -> No
     short, and the workers outnumber the cores). The fastest kill is tried first (usually
     a wrong value, not a timeout); a kill that does not repeat is replaced by the rerun's
     outcome and the mutant's next kill is tried, until one repeats or none is left."""
-    queue = {m.id: sorted(report.killed_by(m),
-                          key=lambda c, m=m: report.outcomes[m.id, c].seconds)
-             for m in report.mutants}
+    def speed(mutant_id: str) -> Callable[[str], float]:
+        return lambda case_id: report.outcomes[mutant_id, case_id].seconds
+
+    queue = {m.id: sorted(report.killed_by(m), key=speed(m.id)) for m in report.mutants}
     mutants = {m.id: m for m in report.mutants}
     _say(progress, "confirming one kill per mutant")
     while True:

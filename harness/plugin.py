@@ -162,9 +162,17 @@ class CaseFile(pytest.File):
 
 
 class CaseFailed(Exception):
+    """A case that did not pass for a reason the harness could not judge (ERROR): Allure
+    files it as "broken"."""
+
     def __init__(self, text: str) -> None:
         super().__init__(text)
         self.text = text
+
+
+class CaseBehaviourFailed(CaseFailed, AssertionError):
+    """The implementation behaved wrongly (FAIL, TIMEOUT, NON-STRICT under --strict): an
+    AssertionError, so Allure files it as "failed", not "broken"."""
 
 
 class ExpectedStatus(CaseFailed):
@@ -248,7 +256,9 @@ class CaseItem(pytest.Item):
         if expected is not None:
             text = (f"expected {expected.status.value} ({state.expectations_path}: "
                     f"{expected.reason}); got {result.status.value}\n{text}")
-        raise CaseFailed(text)
+        if result.status is Status.ERROR:
+            raise CaseFailed(text)
+        raise CaseBehaviourFailed(text)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailed):

@@ -84,3 +84,20 @@ def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         elif record.get("type") == "case":
             cases.append(record)
     return header, cases
+
+
+def read_runs(path: Path) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Every run in a results file: a merged report/results.jsonl holds one header per
+    implementation, each followed by that run's case records."""
+    runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if record.get("type") == "header":
+            runs.append((record, []))
+        elif record.get("type") == "case":
+            if not runs:
+                runs.append(({}, []))
+            runs[-1][1].append(record)
+    return runs

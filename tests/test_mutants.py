@@ -8,6 +8,7 @@ run of two mutants against a few cases.
 from __future__ import annotations
 
 import inspect
+import multiprocessing
 import re
 from pathlib import Path
 
@@ -149,3 +150,19 @@ def test_small_gate_run_kills_and_counts_messages_apart() -> None:
     assert "mutant -> cases that caught it" in text
     assert "default-port-443 (1): address/string-missing-port" in text
     assert "mutation gate PASS" in text
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
+                    reason="the patched control reaches the workers only through fork")
+def test_gate_reports_a_mirror_that_drifted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If mirror.py stopped matching the reference, mutants built on it would differ in
+    more than their bug: the gate must say so and stop (the workers are forked, so they
+    see the patched control)."""
+    from harness import mutation
+
+    monkeypatch.setattr(mutation, "Mirror", by_id("close-skips-flush").socket_class)
+    report = run_gate(mutant_ids=["close-skips-flush"],
+                      case_patterns=["close/flushes-pending-writes"], jobs=1)
+    assert not report.ok
+    assert any("mirror.py no longer matches the reference" in p for p in report.problems)
+    assert report.outcomes == {}

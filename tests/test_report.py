@@ -101,7 +101,18 @@ def test_allure_report_renders_offline(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *cases,
                     "--adapter=python:tests.variants:ignores_allow_half_open",
                     f"--alluredir={results}"], cwd=ROOT, check=False, capture_output=True)
-    assert any(results.glob("*-result.json"))
+    entries = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
+    failed = next(e for e in entries if e["status"] == "failed")
+    # The failing entry explains itself: the timeline with the failing step, the bytes on
+    # the wire, and the requirement it breaks (as a story label and in the description).
+    names = {a["name"]: a["source"] for a in failed["attachments"]}
+    timeline = (results / names["timeline"]).read_text()
+    assert "✗" in timeline and "expected:" in timeline and "actual:" in timeline
+    assert any(n.startswith("wire peer ") for n in names)
+    stories = {lb["value"] for lb in failed["labels"] if lb["name"] == "story"}
+    assert "half-open.allow-true.writable-open" in stories
+    impl = {p["name"]: p["value"] for p in failed["parameters"]}["implementation"]
+    assert "ignores-allow-half-open 0.1.0" in impl
     index = reportgen.allure_html(tmp_path)
     assert reportgen.remote_references(tmp_path / "allure") == []
     seen = asyncio.run(browser.visit(browser.file_url(index),

@@ -17,7 +17,9 @@ implementation, e.g.
 
 To add a mutant: write it in the module of its area (or a new module listed in AREAS)
 with @socket_mutant / parser_mutant, run `python -m harness mutants --mutant <id>` and
-make sure some case kills it; if none does, write the case that would.
+make sure some case kills it; if none does, write the case that would. A bug that leaves
+out one step of a larger reference method uses that method's copy in mirror.py with the
+step switched off, rather than a copy of its own that would go stale.
 """
 
 from __future__ import annotations

@@ -64,11 +64,11 @@ def _no_character_check(address: Any) -> addr.Address:
         hostname, port = addr._parse_string(address)
         return addr.Address(hostname, port, address)
     if isinstance(address, dict):
-        hostname = address.get("hostname")
-        if not isinstance(hostname, str):
+        name = address.get("hostname")
+        if not isinstance(name, str):
             raise type_error(addr.NO_HOST)
-        port = addr._to_uint16(address.get("port"))
-        return addr.Address(hostname, port, f"{hostname}:{port}")
+        number = addr._to_uint16(address.get("port"))
+        return addr.Address(name, number, f"{name}:{number}")
     return addr.parse(address)
 
 
