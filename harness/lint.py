@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from harness.loader import CaseError, display, load_case
+from harness.loader import CaseError, display, load_case, schema_problems
 from harness.model import Case
 from harness.paths import CASES, REQUIREMENTS, SPEC
 from harness.requirements import catalogue
@@ -35,7 +35,7 @@ def load_all(root: Path = CASES) -> tuple[list[Case], list[str]]:
 
 
 def check(root: Path = CASES) -> list[str]:
-    problems = _check_catalogue()
+    problems = schema_problems() + _check_catalogue()
     cases, load_problems = load_all(root)
     problems += load_problems
     ids: dict[str, Case] = {}

@@ -29,6 +29,7 @@ from harness.paths import ROOT
 from harness.results import CaseResult, Status
 from harness.runner import Settings, run_case
 from harness.values import UNDEFINED, ObjectRef, PromiseRef, TypedBytes
+from tests.processes import alive, wait_for
 
 MISBEHAVING = ROOT / "tests" / "drivers" / "misbehaving.py"
 REFERENCE_DRIVER = [sys.executable, "-m", "adapters.reference.stdio_driver"]
@@ -72,15 +73,6 @@ async def run_cases(adapter: drv.DriverAdapter, cases: list[Case],
         await adapter.stop()
 
 
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def group_members(pgid: int) -> list[int]:
     members = []
     for entry in Path("/proc").iterdir():
@@ -92,15 +84,6 @@ def group_members(pgid: int) -> list[int]:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 members.append(int(entry.name))
     return members
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Poll for a condition another process brings about (there is no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from harness.paths import ROOT
+from tests.processes import wait_for
 
 BINARY = ROOT / "adapters" / "workerd" / "node_modules" / ".bin" / "workerd"
 pytestmark = pytest.mark.skipif(
@@ -59,15 +59,6 @@ def workerd_pids() -> list[int]:
                 any(b"sockets-workerd-" in part for part in cmd):
             found.append(int(entry.name))
     return found
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    """Poll for something another process does (there is no event to wait on)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def write_cases(folder: Path, names: list[str], hang: bool = False) -> list[str]:

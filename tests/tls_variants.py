@@ -23,10 +23,10 @@ import dataclasses
 import ssl
 from typing import Any
 
-from adapters.reference.adapter import ReferenceAdapter
 from adapters.reference.js import JSError, type_error
 from adapters.reference.socket import Socket
 from adapters.reference.tls import TlsLayer, client_context
+from tests.variants import _factory
 
 # ----------------------------------------------------------------------------------------
 # the four synchronous checks of startTls()
@@ -308,15 +308,6 @@ VARIANTS: dict[str, type[Socket]] = {
     "tls_partial_writes": TlsPartialWrites,
     "new_socket_node_style_info": NewSocketNodeStyleInfo,
 }
-
-
-def _factory(name: str, cls: type[Socket]) -> Any:
-    def factory() -> ReferenceAdapter:
-        return ReferenceAdapter(socket_class=cls, name=name.replace("_", "-"))
-
-    factory.__name__ = factory.__qualname__ = name
-    factory.__doc__ = f"The reference with one TLS bug: {(cls.__doc__ or '').strip()}"
-    return factory
 
 
 for _name, _cls in VARIANTS.items():
