@@ -1,4 +1,4 @@
-"""Command line: `python -m harness check | coverage | report | mutants`."""
+"""Command line: `python -m harness check | coverage | matrix | report | mutants | bench`."""
 
 from __future__ import annotations
 
@@ -40,7 +40,31 @@ def main(argv: list[str] | None = None) -> int:
     mut.add_argument("--pending-window", type=float, default=0.05, metavar="SECONDS",
                      help="how long a 'pending' expectation watches (default 0.05)")
     mut.add_argument("--json", metavar="PATH", help="also write the matrix as JSON")
+    ben = sub.add_parser("bench", help="benchmark: suite wall time per implementation, "
+                         "harness overhead, growth, throughput and latency (one table)")
+    ben.add_argument("--impl", action="append", default=None,
+                     help="implementation (repeatable; default: reference, node, workerd)")
+    ben.add_argument("--size", type=int, default=64 * 1024 * 1024, metavar="BYTES",
+                     help="bytes of each transfer (default 64 MiB)")
+    ben.add_argument("--runs", type=int, default=3,
+                     help="transfers each way per implementation; the median counts")
+    ben.add_argument("--samples", type=int, default=30,
+                     help="connect-to-opened samples per implementation; the median counts")
+    ben.add_argument("--repeat", type=int, default=10,
+                     help="replicate the reference suite this many times (default 10)")
+    ben.add_argument("--timeout-multiplier", type=float, default=1.0,
+                     help="passed to every run (it also stretches 'pending' windows)")
+    ben.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                     help="first wait up to this long for the load average to drop below "
+                          "--idle-load")
+    ben.add_argument("--idle-load", type=float, default=0.3)
+    ben.add_argument("--json", metavar="PATH", help="also write the numbers as JSON")
     args = parser.parse_args(argv)
+
+    if args.command == "bench":
+        from harness.bench import main as bench_main
+
+        return bench_main(args)
 
     if args.command == "mutants":
         from harness.mutation import main as mutants_main

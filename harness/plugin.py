@@ -7,25 +7,30 @@ every case runs on one asyncio loop per pytest process so adapters that keep a p
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness import allure_support
 from harness import expectations as exp
 from harness.adapter import Adapter, AdapterError, ImplementationInfo
-from harness.loader import CaseError, load_case
 from harness.model import Case
 from harness.paths import CASE_SCHEMA, CASES, ROOT
 from harness.registry import UnknownAdapter, resolve
-from harness.report import render
 from harness.results import CaseResult, Status
 from harness.results_file import ResultsWriter
-from harness.runner import Settings, run_case
+
+# The loader (jsonschema), the runner (asyncio, trustme, cryptography) and the Allure
+# support are imported where they are first used: under -n auto the controlling process
+# collects and runs nothing, and importing them there cost a third of a second of the
+# suite's wall time before any worker started.
+if TYPE_CHECKING:
+    import asyncio
+
+    from harness.loader import CaseError
+    from harness.runner import Settings
 
 STATUS_KEY = "conformance_status"
 
@@ -76,7 +81,7 @@ class _State:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.spec: str = config.getoption("adapter")
-        self.settings = Settings(timeout_multiplier=config.getoption("timeout_multiplier"))
+        self._settings: Settings | None = None
         self.strict: bool = config.getoption("strict_conformance")
         self.node_module: str | None = config.getoption("node_module")
         given = config.getoption("expectations")
@@ -94,6 +99,15 @@ class _State:
         self._runner: asyncio.Runner | None = None
         self._adapter: Adapter | None = None
         self._start_error: AdapterError | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from harness.runner import Settings
+
+            self._settings = Settings(
+                timeout_multiplier=self.config.getoption("timeout_multiplier"))
+        return self._settings
 
     def adapter(self) -> Adapter:
         """The started adapter. A driver that cannot start raises the same AdapterError for
@@ -113,6 +127,8 @@ class _State:
 
     def run(self, coro: Any) -> Any:
         if self._runner is None:
+            import asyncio
+
             self._runner = asyncio.Runner()
         return self._runner.run(coro)
 
@@ -152,6 +168,8 @@ def _is_case_file(path: Path) -> bool:
 
 class CaseFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
+        from harness.loader import CaseError, load_case
+
         try:
             case = load_case(self.path)
         except CaseError as exc:
@@ -206,6 +224,8 @@ class CaseItem(pytest.Item):
         self.case = case
         for feature in case.features:
             self.add_marker(feature)
+        from harness import allure_support
+
         for mark in allure_support.markers(case):
             self.add_marker(mark)
         self.expected = self.config.stash[_STATE].expectations.get(case.id)
@@ -216,6 +236,10 @@ class CaseItem(pytest.Item):
         self.result: CaseResult | None = None
 
     def runtest(self) -> None:
+        from harness import allure_support
+        from harness.report import render
+        from harness.runner import run_case
+
         state = self.config.stash[_STATE]
         try:
             adapter = state.adapter()

@@ -8,6 +8,7 @@ by drivers (spec/adapter-protocol.md) is a direct encoding of these.
 from __future__ import annotations
 
 import base64
+import codecs
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,13 +141,18 @@ def from_json(value: Any) -> Any:
 def show(value: Any, limit: int = 80) -> str:
     """A short human rendering of a value for transcripts."""
     if isinstance(value, bytes | bytearray):
-        raw = bytes(value)
+        # Only the head is decoded (4 bytes per character at most): a failed case's report
+        # shows a 32 MiB wire transcript in a line, and decoding all of it cost more than
+        # the case. An incremental decoder leaves a character cut at the edge for later.
+        head = bytes(value[:limit * 4])
         try:
-            text = raw.decode()
-            body = repr(text if len(text) <= limit else text[:limit] + "…")
+            text = codecs.getincrementaldecoder("utf-8")().decode(
+                head, final=len(head) == len(value))
+            cut = len(text) > limit or len(head) < len(value)
+            body = repr(text[:limit] + "…" if cut else text)
         except UnicodeDecodeError:
-            body = raw[:limit // 2].hex() + ("…" if len(raw) > limit // 2 else "")
-        return f"bytes[{len(raw)}] {body}"
+            body = head[:limit // 2].hex() + ("…" if len(value) > limit // 2 else "")
+        return f"bytes[{len(value)}] {body}"
     if isinstance(value, TypedBytes):
         return f"{value.type} {show(value.data, limit)}"
     if isinstance(value, PromiseRef):

@@ -19,7 +19,18 @@ const MAX_DEPTH = 16;
 class DriverFailure extends Error {}
 
 // --- values --------------------------------------------------------------------------------
+// Base64 is most of the cost of a large transfer through a driver. The standard
+// Uint8Array.fromBase64 / toBase64 where the runtime has them; else Node's Buffer, found by
+// feature test (not imported: this file must also load where there is no Buffer); else
+// atob/btoa with a byte loop, which is portable but took 0.6 s to encode 32 MiB in Node 20
+// (Buffer: 30 ms).
+const NativeBuffer = globalThis.Buffer;
+
 function toBase64(bytes) {
+  if (typeof bytes.toBase64 === 'function') return bytes.toBase64();
+  if (NativeBuffer) {
+    return NativeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  }
   let text = '';
   for (let i = 0; i < bytes.length; i += 0x8000) {
     text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
@@ -28,6 +39,11 @@ function toBase64(bytes) {
 }
 
 function fromBase64(b64) {
+  if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(b64);
+  // Copied into a plain Uint8Array: the implementation must see the type a case names (not
+  // a Buffer), and a small Buffer is a view into Node's shared pool that later allocations
+  // reuse.
+  if (NativeBuffer) return new Uint8Array(NativeBuffer.from(b64, 'base64'));
   const text = atob(b64);
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);

@@ -175,17 +175,21 @@ class ReferenceScope:
         r = self.handle(reader)
 
         async def collect() -> dict[str, Any]:
-            got, reads = bytearray(), 0
-            while len(got) < count:
+            # Chunks joined once at the end: a growing bytearray and a final copy cost the
+            # 64 MiB benchmark download a third of its time.
+            chunks: list[bytes] = []
+            got, reads = 0, 0
+            while got < count:
                 result = await r.read()
                 reads += 1
                 if result["done"]:
-                    return {"value": bytes(got), "done": True, "reads": reads}
+                    return {"value": b"".join(chunks), "done": True, "reads": reads}
                 if not isinstance(result["value"], bytes | bytearray):
                     # Not a byte chunk: hand it over as it is, for the harness to judge.
                     return {"value": result["value"], "done": False, "reads": reads}
-                got += result["value"]
-            return {"value": bytes(got), "done": False, "reads": reads}
+                chunks.append(result["value"])
+                got += len(result["value"])
+            return {"value": b"".join(chunks), "done": False, "reads": reads}
 
         out = promise()
         follow(asyncio.ensure_future(collect()), out)

@@ -149,6 +149,8 @@ class Wire(asyncio.Protocol):
             release()
         self.lost, self.error = True, exc
         self.eof = True
+        if self.tls is not None:
+            self.tls.connection_lost(JSError("Error", LOST))
         self._changed.set()
         self._can_write.set()
         if self.on_lost is not None:

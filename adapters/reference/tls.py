@@ -93,6 +93,13 @@ class TlsLayer:
         if data:
             self._send(data)
 
+    def connection_lost(self, error: JSError) -> None:
+        """The TCP connection is gone (the peer reset it, or it closed under us): a
+        handshake still running can never finish. It fails with `error`, so opened and
+        closed reject instead of staying pending for ever."""
+        if not self.handshake.done():
+            self.handshake.set_exception(error)
+
     def write(self, data: bytes) -> None:
         if not self.handshake.done():
             self._pending.append(data)

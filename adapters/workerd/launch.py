@@ -21,6 +21,7 @@ import asyncio
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,17 @@ CORE = HERE.parent / "node" / "core.mjs"
 BINARY = HERE / "node_modules" / ".bin" / "workerd"
 COMPATIBILITY_DATE = "2026-11-17"
 PART = 8 * 1024 * 1024  # workerd caps a WebSocket message at 32 MiB; larger ones go in pieces
+# A piece is its slice of the JSON text behind one character: MORE, or LAST for the final
+# one. A whole message is JSON and starts with "{", so the three cannot be confused. (The
+# pieces used to be JSON objects themselves, {"$part": slice}: escaping 44 MB of JSON text
+# into JSON strings and parsing it back cost more than the transfer.)
+MORE, LAST = b"+", b"."
+# Lines are carried as the bytes they are, never decoded, parsed and encoded again (sent as
+# WebSocket text frames all the same). A call or batch this large is not even parsed: its
+# id and command are read from the head of the line, which the harness writes as
+# {"id":N,"cmd":"..."...}; the rest is for the Worker.
+CARRY = 1024 * 1024
+_HEAD = re.compile(rb'\{"id":(\d+),"cmd":"(call|batch)"')
 FEATURES = ["tcp", "half-open", "tls", "starttls", "egress-policy", "connection-limit",
             "backpressure"]
 
@@ -95,7 +107,11 @@ class Bridge:
         self.proc = None
 
     # requests --------------------------------------------------------------------------
-    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, request: dict[str, Any], line: bytes) -> dict[str, Any] | bytes:
+        """Answer `request` (parsed from `line`): the bridge's own commands here, the rest
+        forwarded to the Worker as the very text that arrived, and its answer passed back
+        as the text that came, never decoded and encoded again: a 32 MiB write is 44 MB of
+        JSON, and re-encoding it cost more than carrying it."""
         cmd, rid = request.get("cmd"), request.get("id")
         if cmd == "start":
             return {"id": rid, "protocol": 1, "implementation": self.implementation}
@@ -108,7 +124,7 @@ class Bridge:
             self.ws = await self.open_ws()
         if self.ws is None:
             return {"id": rid, "error": {"message": f"{cmd} before open_scope"}}
-        reply = await self.forward(request)
+        reply = await self.forward(line)
         if cmd == "close_scope":
             await self.close_ws()
         return reply
@@ -128,26 +144,25 @@ class Bridge:
         opening.cancel()
         raise OSError(f"workerd exited with status {self.proc.returncode} before it served")
 
-    async def forward(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One request, one reply; both may travel in pieces (worker.mjs, `pieces`)."""
+    async def forward(self, text: bytes) -> bytes:
+        """One request, one reply, as UTF-8 JSON text in WebSocket text frames; both may
+        travel in pieces (worker.mjs, `pieces`)."""
         assert self.ws is not None
-        text = json.dumps(request)
         if len(text) <= PART:
-            await self.ws.send(text)
+            await self.ws.send(text, text=True)
         else:
             for at in range(0, len(text), PART):
-                await self.ws.send(json.dumps({"$part": text[at:at + PART],
-                                               "last": at + PART >= len(text)}))
-        parts: list[str] = []
+                await self.ws.send((LAST if at + PART >= len(text) else MORE)
+                                   + text[at:at + PART], text=True)
+        parts: list[bytes] = []
         while True:
-            message = await self.ws.recv()
-            assert isinstance(message, str)
-            if not message.startswith('{"$part"'):
-                return json.loads(message)
-            piece = json.loads(message)
-            parts.append(piece["$part"])
-            if piece["last"]:
-                return json.loads("".join(parts))
+            message = await self.ws.recv(decode=False)
+            assert isinstance(message, bytes)
+            if message[:1] not in (MORE, LAST):
+                return message
+            parts.append(message[1:])
+            if message[:1] == LAST:
+                return b"".join(parts)
 
     async def close_ws(self) -> None:
         if self.ws is not None:
@@ -163,9 +178,12 @@ async def main() -> int:
     out = sys.stdout.buffer
     try:
         while line := await reader.readline():
-            request = json.loads(line)
+            text = line[:-1] if line.endswith(b"\n") else line
+            head = _HEAD.match(text) if len(text) > CARRY else None
+            request = {"id": int(head[1]), "cmd": head[2].decode()} if head else \
+                json.loads(text)
             try:
-                reply = await bridge.handle(request)
+                reply = await bridge.handle(request, text)
             except (OSError, EOFError) as exc:
                 code = bridge.proc.returncode if bridge.proc else None
                 print(f"[workerd driver] lost workerd ({exc!r}; exit status {code})",
@@ -176,7 +194,8 @@ async def main() -> int:
                 print(f"[workerd driver] lost workerd ({exc!r}; exit status {code})",
                       file=sys.stderr, flush=True)
                 return 1
-            out.write(json.dumps(reply).encode() + b"\n")
+            out.write(reply if isinstance(reply, bytes) else json.dumps(reply).encode())
+            out.write(b"\n")
             out.flush()
             if request.get("cmd") == "stop":
                 break

@@ -33,11 +33,11 @@ export default {
     server.addEventListener("message", (event) => {
       let message = event.data;
       // workerd caps a WebSocket message at 32 MiB; a larger request (a 32 MiB write, base64)
-      // arrives as {"$part": slice, "last": bool} pieces, joined here.
-      if (message.startsWith('{"$part"')) {
-        const piece = JSON.parse(message);
-        parts.push(piece.$part);
-        if (!piece.last) return;
+      // arrives in pieces, each its slice of the JSON text behind one character: MORE, or
+      // LAST for the final one (a whole request is JSON: it starts with "{").
+      if (message[0] === MORE || message[0] === LAST) {
+        parts.push(message.slice(1));
+        if (message[0] === MORE) return;
         message = parts.join("");
         parts = [];
       }
@@ -61,13 +61,16 @@ export default {
 };
 
 const PART = 8 * 1024 * 1024;
+const MORE = "+";
+const LAST = ".";
 
-/** A message as one or more WebSocket messages, each well under workerd's 32 MiB cap. */
+/** A message as one or more WebSocket messages, each well under workerd's 32 MiB cap (the
+ * same framing as adapters/workerd/launch.py: MORE or LAST, then the slice). */
 function pieces(text) {
   if (text.length <= PART) return [text];
   const out = [];
   for (let at = 0; at < text.length; at += PART) {
-    out.push(JSON.stringify({ $part: text.slice(at, at + PART), last: at + PART >= text.length }));
+    out.push((at + PART >= text.length ? LAST : MORE) + text.slice(at, at + PART));
   }
   return out;
 }

@@ -1,0 +1,158 @@
+"""The speed-ups keep meaning what the slow code meant, and the benchmark keeps working.
+
+Each fast path found by profiling (README, "Performance") is checked here against the plain
+definition it replaced, on seeded random inputs: the peer's chunked buffer against a
+bytearray, the spliced request line against json.dumps, the one-pass base64 check against
+the schema's pattern, the bounded byte preview against the whole-payload one. Then a small
+run of each part of `python -m harness bench`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import time
+
+from harness import bench
+from harness import driver as drv
+from harness.loader import load_case
+from harness.paths import CASES
+from harness.results import Status
+from harness.values import show
+from servers.puppet import ChunkBuffer
+
+MiB = 1024 * 1024
+
+
+def test_chunk_buffer_behaves_as_a_bytearray() -> None:
+    rng = random.Random("chunk buffer")
+    for _ in range(2000):
+        model, buffer = bytearray(), ChunkBuffer()
+        for _ in range(20):
+            op = rng.random()
+            if op < 0.5:
+                data = rng.randbytes(rng.randrange(0, 7))
+                model += data
+                buffer.append(data)
+            elif op < 0.7:
+                n = rng.randrange(0, 10)
+                del model[:n]
+                buffer.drop(n)
+            elif op < 0.85:
+                k = rng.randrange(0, 10)
+                probe = bytes(model[:k]) if rng.random() < 0.6 else rng.randbytes(k)
+                assert buffer.startswith(probe) == model.startswith(probe)
+            else:
+                n = rng.randrange(0, 12)
+                assert buffer.peek(n) == bytes(model[:n])
+            assert (len(buffer), bytes(buffer), bool(buffer)) == \
+                (len(model), bytes(model), bool(model))
+
+
+def test_chunk_buffer_compares_a_large_transfer_in_place() -> None:
+    data = random.Random("big").randbytes(32 * MiB)
+    buffer = ChunkBuffer()
+    for at in range(0, len(data), 256 * 1024):
+        buffer.append(data[at:at + 256 * 1024])
+    started = time.perf_counter()
+    assert buffer.startswith(data)
+    assert not buffer.startswith(data[:-1] + bytes([data[-1] ^ 1]))
+    # A memcmp per chunk: far below the second a byte-by-byte comparison takes.
+    assert time.perf_counter() - started < 0.5
+
+
+def test_request_line_is_the_json_of_the_request() -> None:
+    rng = random.Random("request line")
+    big = rng.randbytes(drv.BIG_STRING)   # base64 of it is longer than BIG_STRING
+    token = f"{drv._BLOB}0{drv._BLOB}"
+    messages = [
+        {"id": 1, "cmd": "call", "op": "write", "args": {"writer": "w", "chunk": big}},
+        {"id": 2, "cmd": "call", "op": "write", "args": {"writer": "w", "chunk": b"small"}},
+        {"id": 3, "cmd": "batch", "calls": [
+            {"op": "write", "args": {"writer": token, "chunk": big}},   # looks like a token
+            {"op": "write", "args": {"writer": "w", "chunk": big[:100] * 60}}]},
+        {"id": 4, "cmd": "call", "op": "x", "args": {"a": "é\u2028\"\\", "n": float("nan"),
+                                                      "b": [big, big]}},
+        {"id": 5, "cmd": "open_scope", "case": "a/b", "allowed": [["127.0.0.1", 1]],
+         "ca_pem": None, "self": None},
+    ]
+    for message in messages:
+        encoded = {**message, "args": drv.encode(message["args"])} if "args" in message \
+            else drv.encode(message)
+        expected = json.dumps(encoded, allow_nan=False, separators=(",", ":")).encode()
+        assert drv.request_line(encoded) == expected + b"\n"
+
+
+def test_fast_base64_check_is_the_schema_pattern() -> None:
+    """Long $bytes strings skip jsonschema's (slow) pattern; the verdict must not change."""
+    schema = json.loads(drv.PROTOCOL_SCHEMA.read_text())
+    pattern = schema["$defs"]["tagged"]["oneOf"][1]["properties"]["$bytes"]["pattern"]
+    rng = random.Random("base64")
+    head = base64.b64encode(rng.randbytes(3 * drv.BIG_STRING // 4 + 3)).decode()
+    for _ in range(3000):
+        tail = "".join(rng.choice("AZaz09+/=!\n") for _ in range(rng.randrange(0, 9)))
+        for text in (head + tail, tail + head):
+            reply = {"id": 1, "returned": {"$bytes": text}}
+            fast = drv.reply_error("call", reply) is None
+            assert fast == (re.search(pattern, text) is not None), repr(text[-12:])
+
+
+def _show_whole(value: bytes, limit: int = 80) -> str:
+    """harness.values.show for bytes as it was: the whole payload decoded."""
+    try:
+        text = value.decode()
+        body = repr(text if len(text) <= limit else text[:limit] + "…")
+    except UnicodeDecodeError:
+        body = value[:limit // 2].hex() + ("…" if len(value) > limit // 2 else "")
+    return f"bytes[{len(value)}] {body}"
+
+
+def test_byte_preview_reads_only_the_head() -> None:
+    rng = random.Random("show")
+    pieces = [b"a", b"\xc3\xa9", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff", b"\n"]
+    for _ in range(3000):
+        # Short values, where nothing is cut: the same text as before.
+        value = b"".join(rng.choice(pieces) for _ in range(rng.randrange(0, 90)))
+        if len(value) <= 80:
+            assert show(value) == _show_whole(value)
+    big = b"x" * (64 * MiB)
+    started = time.perf_counter()
+    assert show(big) == _show_whole(big)
+    assert time.perf_counter() - started < 0.05
+    assert show("é".encode() * 100) == _show_whole("é".encode() * 100)
+
+
+# --- the benchmark, small ---------------------------------------------------------------------
+def test_bench_overhead_measures_each_part() -> None:
+    names = ("connect/object-form", "streams/large-transfer",
+             "half-open/allow-true-closed-pending")
+    cases = [load_case(CASES / f"{c}.yaml") for c in names]
+    overhead, results = bench.measure_overhead(cases)
+    assert [r.status for r in results] == [Status.PASS] * 3
+    assert overhead.cases == 3 and overhead.steps == sum(len(c.steps) for c in cases)
+    assert overhead.adapter > 0 and overhead.peer_waits > 0 and overhead.harness > 0
+    assert overhead.adapter + overhead.peer_waits < overhead.wall
+
+
+def test_bench_transfers_and_raw_baseline() -> None:
+    ours = bench.measure_transfers("reference", size=MiB, runs=1, samples=3)
+    raw = bench.measure_raw(size=MiB, runs=1, samples=3)
+    for result in (ours, raw):
+        assert result.note == ""
+        assert result.upload and result.download and result.opened
+    report = bench.Report(cores=2, load_before=(0.1, 0.1, 0.1), size=MiB,
+                          transfers=[ours], raw=raw,
+                          suite=[bench.SuiteRun("reference", "-n auto", 4.0, "142 passed"),
+                                 bench.SuiteRun("workerd", "-n auto", 9.0, "142 passed"),
+                                 bench.SuiteRun("reference", "-n auto --repeat 10", 31.0,
+                                                "1420 passed")],
+                          collect_seconds={"reference -n auto": 1.0})
+    text = bench.render(report)
+    assert "| reference | 4.00 s |" in text and "raw asyncio socket" in text
+    verdicts = {target.split(" ")[0] + target.split(" ")[1]: met
+                for target, _, met in bench.targets(report)}
+    assert verdicts["referencesuite"] is True
+    assert verdicts["workerd≤"] is False            # 9 s is 2.25× 4 s
+    assert verdicts["timelinear"] is True           # (31-1)/10 = 3.0 s a round, 1× 3.0 s
