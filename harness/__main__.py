@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="transfers each way per implementation; the median counts")
     ben.add_argument("--samples", type=int, default=30,
                      help="connect-to-opened samples per implementation; the median counts")
+    ben.add_argument("--rounds", type=int, default=3,
+                     help="-n auto runs per implementation, taken in turns; the median "
+                          "counts (default 3)")
     ben.add_argument("--repeat", type=int, default=10,
                      help="replicate the reference suite this many times (default 10)")
     ben.add_argument("--timeout-multiplier", type=float, default=1.0,

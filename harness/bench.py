@@ -7,7 +7,10 @@ that it means one thing:
 
 Suite wall time
     `pytest -q --adapter IMPL` as a subprocess, with `-n auto` and serially: what a user
-    waits for, start-up and collection included. Each implementation is first collected
+    waits for, start-up and collection included. The `-n auto` runs are repeated
+    (`--rounds`, default 3), the implementations taking turns, and the median counts: this
+    machine slows down under sustained load, which must not count against whichever
+    implementation runs last. Each implementation is first collected
     once, untimed, so that compiled bytecode and the page cache are warm; bytecode caching
     is left on (PYTHONDONTWRITEBYTECODE is removed from the subprocesses' environment),
     as in a plain `pytest` run. An implementation that is not installed is skipped, with
@@ -24,14 +27,16 @@ Harness overhead, per case and per step
     for the reference that includes the implementation's own work, and the deliberate
     `pending` windows. Two more layers are measured apart: loading (YAML, schema,
     checks) per case file, and what pytest and the plugin add per case, which is the
-    serial run's wall time minus its start-up and collection (a `--collect-only` run)
-    minus the time the cases themselves took (from the run's `--results-jsonl`).
+    serial run's wall time minus its fixed cost (the same run with every case deselected:
+    start-up, collection, shut-down) minus the time the cases themselves took (from the
+    run's `--results-jsonl`).
 
 Growth with the number of cases
     The reference suite with `-n auto --repeat 10` (every case ten times, under new ids)
-    against the 1x run; the fixed cost (a `-n auto --collect-only` run) is taken off both
-    before the per-case times are compared, so a constant start-up does not pass for
-    sub-linear growth.
+    against the 1x run; the fixed cost (the `-n auto` run with every case deselected: the
+    workers start and collect, then run nothing; `--collect-only` would not start them)
+    is taken off both before the per-case times are compared, so a constant start-up
+    does not pass for sub-linear growth.
 
 Throughput and connect latency
     64 MiB each way, and connect() until `opened` fulfils, through the same adapter
@@ -91,6 +96,7 @@ class SuiteRun:
     seconds: float | None       # None: not run
     outcome: str                # pytest's summary ("142 passed"), or why it was skipped
     exit_code: int | None = None
+    samples: list[float] = field(default_factory=list)  # every round; `seconds` the median
 
 
 @dataclass
@@ -145,6 +151,7 @@ def wait_until_idle(limit: float, patience: float) -> None:
 
 
 # --- the suite, as pytest subprocesses ------------------------------------------------------
+NOTHING = "no-case-has-this-name"   # -k that deselects every case: the run's fixed cost
 _SUMMARY = re.compile(r"(\d+) (passed|failed|xfailed|xpassed|skipped|errors?|deselected)")
 
 
@@ -170,8 +177,8 @@ def pytest_wall(implementation: str, *args: str, timeout_multiplier: float = 1.0
     counts = _SUMMARY.findall(done.stdout.splitlines()[-1] if done.stdout else "")
     outcome = ", ".join(f"{n} {what}" for n, what in counts) or \
         (done.stdout.strip().splitlines() or done.stderr.strip().splitlines() or ["?"])[-1]
-    return SuiteRun(implementation, " ".join(a for a in args if a != "--collect-only")
-                    or "serial", seconds, outcome, done.returncode)
+    mode = " ".join(a for a in args if a not in ("--collect-only", "-k", NOTHING))
+    return SuiteRun(implementation, mode or "serial", seconds, outcome, done.returncode)
 
 
 def unavailable(implementation: str) -> str | None:
@@ -529,15 +536,17 @@ def render(report: Report) -> str:
         lines += ["versions: " + ", ".join(f"{k} {v}" for k, v in report.versions.items()),
                   ""]
     lines += ["## Suite wall time", "",
-              "| implementation | -n auto | serial | -n auto vs reference | result (-n auto) |",
-              "| --- | --- | --- | --- | --- |"]
+              "| implementation | -n auto (median) | -n auto, each round | serial | "
+              "-n auto vs reference | result (-n auto) |",
+              "| --- | --- | --- | --- | --- | --- |"]
     ref = _find(report, "reference", "-n auto")
     for impl in dict.fromkeys(r.implementation for r in report.suite):
         par, ser = _find(report, impl, "-n auto"), _find(report, impl, "serial")
         if par is not None and par.seconds is None:
-            lines.append(f"| {impl} | – | – | – | {par.outcome} |")
+            lines.append(f"| {impl} | – | – | – | – | {par.outcome} |")
             continue
-        lines.append(f"| {impl} | {_fmt_s(par.seconds if par else None)} | "
+        each = ", ".join(f"{t:.2f}" for t in par.samples) if par and par.samples else "–"
+        lines.append(f"| {impl} | {_fmt_s(par.seconds if par else None)} | {each} | "
                      f"{_fmt_s(ser.seconds if ser else None)} | "
                      f"{_ratio(par.seconds if par else None, ref.seconds if ref else None)}"
                      f" | {par.outcome if par else '–'} |")
@@ -549,7 +558,7 @@ def render(report: Report) -> str:
         growth = linearity(report)
         lines += ["## Growth with the number of cases (reference, -n auto)", "",
                   "| run | wall | wall − fixed start-up | per case |", "| --- | --- | --- | --- |",
-                  f"| start-up and collection only | {_fmt_s(fixed)} | – | – |"]
+                  f"| fixed cost (every case deselected) | {_fmt_s(fixed)} | – | – |"]
         n1 = _count(one.outcome)
         n10 = _count(ten.outcome)
         for run, n in ((one, n1), (ten, n10)):
@@ -558,8 +567,10 @@ def render(report: Report) -> str:
                          f"{_fmt_s(run.seconds - fixed)} | "
                          f"{_ms((run.seconds - fixed) / n) if n else '–'} |")
         times = n10 // n1 if n1 else 0
+        marginal = (ten.seconds - one.seconds) / (n10 - n1) if n10 > n1 else None
         lines += ["", f"{times}× the cases took {ten.seconds / one.seconds:.2f}× the wall "
-                  f"time; per case, {growth:.2f}× the 1× cost." if growth else "", ""]
+                  f"time; per case, {growth:.2f}× the 1× cost; each case added costs "
+                  f"{_ms(marginal)}." if growth else "", ""]
     if report.overhead is not None:
         o = report.overhead
         lines += ["## Harness overhead (reference, in-process and serial pytest)", "",
@@ -575,7 +586,7 @@ def render(report: Report) -> str:
                   f"**{_ms(o.harness / o.cases)}** | **{_ms(o.harness / o.steps)}** |",
                   f"| loading a case file (YAML, schema, checks) | – | "
                   f"{_ms(o.load_per_case)} | – |",
-                  f"| pytest + plugin per case (serial run − start-up − cases) | – | "
+                  f"| pytest + plugin per case (serial run − fixed cost − cases) | – | "
                   f"{_ms(o.pytest_per_case)} | – |", ""]
     if report.transfers:
         raw = report.raw
@@ -624,7 +635,7 @@ def _versions() -> dict[str, str]:
 
 # --- entry ------------------------------------------------------------------------------------
 def run(implementations: list[str], *, size: int, runs: int, samples: int, repeat: int,
-        timeout_multiplier: float, overhead: bool = True,
+        timeout_multiplier: float, rounds: int = 3, overhead: bool = True,
         log: Any = sys.stderr) -> Report:
     report = Report(cores=os.cpu_count() or 1, load_before=load_average(), size=size,
                     versions=_versions())
@@ -632,28 +643,41 @@ def run(implementations: list[str], *, size: int, runs: int, samples: int, repea
     def say(text: str) -> None:
         print(f"[bench] {text}", file=log, flush=True)
 
+    available = []
     for impl in implementations:
         why = unavailable(impl)
         if why is not None:
             say(f"{impl}: skipped ({why})")
             report.suite.append(SuiteRun(impl, "-n auto", None, f"skipped: {why}"))
             continue
+        available.append(impl)
         # Warm-up (untimed): bytecode and the page cache, so no run pays for them.
         pytest_wall(impl, "--collect-only")
-        if impl == "reference":
-            report.collect_seconds["reference serial"] = \
-                pytest_wall(impl, "--collect-only").seconds or 0.0
-            report.collect_seconds["reference -n auto"] = \
-                pytest_wall(impl, "--collect-only", "-n", "auto").seconds or 0.0
-        for mode in (("-n", "auto"), ()):
-            with tempfile.TemporaryDirectory() as tmp:
-                results = Path(tmp) / "results.jsonl"
-                got = pytest_wall(impl, *mode, timeout_multiplier=timeout_multiplier,
-                                  results=results if not mode else None)
-                if impl == "reference" and not mode and results.exists():
-                    report.collect_seconds["reference cases"] = case_seconds(results)
-            say(f"{impl} {got.mode}: {got.seconds:.2f} s ({got.outcome})")
-            report.suite.append(got)
+    if "reference" in available:
+        report.collect_seconds["reference serial"] = \
+            pytest_wall("reference", "-k", NOTHING).seconds or 0.0
+        report.collect_seconds["reference -n auto"] = \
+            pytest_wall("reference", "-k", NOTHING, "-n", "auto").seconds or 0.0
+    # The implementations take turns, round after round, and each gets the median of its
+    # rounds: a machine that slows down under sustained load (a VM's CPU credits, heat)
+    # must not count against whichever implementation happens to run last.
+    for mode in (("-n", "auto"), ()):
+        runs_of: dict[str, list[SuiteRun]] = {impl: [] for impl in available}
+        for _ in range(rounds if mode else 1):
+            for impl in available:
+                with tempfile.TemporaryDirectory() as tmp:
+                    results = Path(tmp) / "results.jsonl"
+                    got = pytest_wall(impl, *mode, timeout_multiplier=timeout_multiplier,
+                                      results=results if not mode else None)
+                    if impl == "reference" and not mode and results.exists():
+                        report.collect_seconds["reference cases"] = case_seconds(results)
+                say(f"{impl} {got.mode}: {got.seconds:.2f} s ({got.outcome})")
+                runs_of[impl].append(got)
+        for done in runs_of.values():
+            times = sorted(r.seconds for r in done if r.seconds is not None)
+            middle = done[[r.seconds for r in done].index(statistics.median_low(times))]
+            middle.samples = times
+            report.suite.append(middle)
     if "reference" in implementations and repeat > 1:
         got = pytest_wall("reference", "-n", "auto", "--repeat", str(repeat),
                           timeout_multiplier=timeout_multiplier)
@@ -685,7 +709,7 @@ def main(args: argparse.Namespace) -> int:
     if args.wait_idle:
         wait_until_idle(args.idle_load, args.wait_idle)
     report = run(args.impl or list(IMPLEMENTATIONS), size=args.size, runs=args.runs,
-                 samples=args.samples, repeat=args.repeat,
+                 samples=args.samples, repeat=args.repeat, rounds=args.rounds,
                  timeout_multiplier=args.timeout_multiplier)
     print(render(report))
     if args.json:

@@ -156,3 +156,38 @@ def test_bench_transfers_and_raw_baseline() -> None:
     assert verdicts["referencesuite"] is True
     assert verdicts["workerd≤"] is False            # 9 s is 2.25× 4 s
     assert verdicts["timelinear"] is True           # (31-1)/10 = 3.0 s a round, 1× 3.0 s
+
+
+def test_replies_checked_by_hand_are_valid_by_the_schema() -> None:
+    """harness.driver checks the common replies by hand and leaves the rest to jsonschema:
+    whatever the hand check accepts, the schema must accept too (else a broken driver
+    would pass); and it must recognise the common replies (else it saves nothing)."""
+    from tests.test_robustness import malformed_reply, random_reply, random_value
+
+    rng = random.Random("hand check")
+    recognised = 0
+    total = 0
+    for _ in range(4000):
+        cmd = rng.choice(["call", "await", "batch", "open_scope", "close_scope",
+                          "violations"])
+        rid = rng.choice([0, 7, 2**40])
+        good = random_reply(rng, cmd, rid, rng.randrange(0, 4))
+        candidates = [good, {**good, "id": rng.choice([True, -1, 1.0, "7"])},
+                      {**good, "extra": random_value(rng)},
+                      _json_or_none(malformed_reply(rng, cmd, rid, good))]
+        for reply in candidates:
+            if drv._nesting(reply) > drv.MAX_NESTING:
+                continue
+            by_hand = drv._surely_valid(cmd, reply)
+            by_schema = drv.validator(f"#/$defs/reply/$defs/{cmd}").is_valid(reply)
+            assert not by_hand or by_schema, (cmd, reply)
+        total += 1
+        recognised += drv._surely_valid(cmd, good)
+    assert recognised / total > 0.9
+
+
+def _json_or_none(line: bytes) -> object:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
