@@ -83,6 +83,16 @@ def _worst(entries: list[tuple[str, str]]) -> tuple[str, str]:
     return min(entries, key=lambda e: ORDER.index(e[0]))
 
 
+def _cell(col: Column, per_col: dict[str, list[tuple[str, str]]]) -> tuple[str, str, int]:
+    """One cell: ("not run" | "no case" | status, the case to link, how many cases)."""
+    if col.unavailable:
+        return "not run", "", 0
+    if col.key not in per_col:
+        return "no case", "", 0
+    status, case_id = _worst(per_col[col.key])
+    return status, case_id, len(per_col[col.key])
+
+
 def _anchor(col: str, case_id: str) -> str:
     return "case-" + f"{col}-{case_id}".replace("/", "-").replace(" ", "-")
 
@@ -102,16 +112,12 @@ def markdown(columns: list[Column]) -> str:
         level = reqs[rid].level if rid in reqs else "?"
         cells = []
         for col in columns:
-            if col.unavailable:
-                cells.append("not run")
-            elif col.key not in per_col:
-                cells.append("no case")
-            else:
-                status, case_id = _worst(per_col[col.key])
-                label = _label(status)
-                n = len(per_col[col.key])
-                cells.append(f"[{label}](matrix.html#{_anchor(col.key, case_id)})"
-                             + (f" ({n} cases)" if n > 1 else ""))
+            status, case_id, n = _cell(col, per_col)
+            if not case_id:
+                cells.append(status)
+                continue
+            cells.append(f"[{_label(status)}](matrix.html#{_anchor(col.key, case_id)})"
+                         + (f" ({n} cases)" if n > 1 else ""))
         out.append(f"| {rid} | {level} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
@@ -131,17 +137,14 @@ def html_page(columns: list[Column]) -> str:
         req = reqs.get(rid)
         cells = []
         for col in columns:
-            if col.unavailable:
-                cells.append('<td class="na">not run</td>')
-            elif col.key not in per_col:
-                cells.append('<td class="none">no case</td>')
-            else:
-                status, case_id = _worst(per_col[col.key])
-                label = _label(status)
-                n = len(per_col[col.key])
-                more = f" <small>({n} cases)</small>" if n > 1 else ""
-                cells.append(f'<td style="background:{CSS[status]}"><a href="#'
-                             f'{_anchor(col.key, case_id)}">{label}</a>{more}</td>')
+            status, case_id, n = _cell(col, per_col)
+            if not case_id:
+                css = "na" if status == "not run" else "none"
+                cells.append(f'<td class="{css}">{status}</td>')
+                continue
+            more = f" <small>({n} cases)</small>" if n > 1 else ""
+            cells.append(f'<td style="background:{CSS[status]}"><a href="#'
+                         f'{_anchor(col.key, case_id)}">{_label(status)}</a>{more}</td>')
         text = e(req.text) if req else ""
         level = req.level if req else "?"
         body.append(f'<tr><td><code>{e(rid)}</code><br><small>{text}</small></td>'

@@ -41,6 +41,7 @@ from harness.paths import CASES, ROOT
 from harness.report import render
 from harness.results import CaseResult, Status
 from harness.runner import Settings, run_case
+from tests.case_texts import HANG
 from tests.processes import alive, wait_for
 
 SCRIPTED = ROOT / "tests" / "drivers" / "scripted.py"
@@ -359,16 +360,6 @@ needs_node = pytest.mark.skipif(
     not (NODE_DIR / "node_modules" / "@arrowood.dev" / "socket").exists(),
     reason="Node.js or @arrowood.dev/socket is not installed (npm ci --prefix adapters/node)")
 
-HANG = """\
-id: t/hang
-title: a case that waits for bytes the peer never sends
-requirements: [streams.read-delivers]
-features: [tcp]
-steps:
-  - connect: {}
-  - peer.accept
-  - read: {timeout: 60, expect: {value: "never"}}
-"""
 
 
 def children(pid: int) -> list[tuple[int, bytes]]:

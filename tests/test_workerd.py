@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.paths import ROOT
+from tests.case_texts import HANG
 from tests.processes import wait_for
 
 BINARY = ROOT / "adapters" / "workerd" / "node_modules" / ".bin" / "workerd"
@@ -19,16 +20,6 @@ pytestmark = pytest.mark.skipif(
     not BINARY.exists() and not os.environ.get("CI"),
     reason="workerd is not installed here (npm ci --prefix adapters/workerd); CI installs it")
 
-HANG = """\
-id: t/hang
-title: a case that waits for bytes the peer never sends
-requirements: [streams.read-delivers]
-features: [tcp]
-steps:
-  - connect: {}
-  - peer.accept
-  - read: {timeout: 60, expect: {value: "never"}}
-"""
 PASS = """\
 id: t/{name}
 title: a case workerd passes ({name})
