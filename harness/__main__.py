@@ -1,16 +1,17 @@
-"""Command line: `python -m harness check | coverage | matrix | report | mutants | bench`."""
+"""Command line: `python -m sockets_conformance check | coverage | matrix | report | mutants |
+bench` (also `sockets-conformance check ...`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from harness.lint import check, coverage
-from harness.requirements import catalogue
+from sockets_conformance.lint import check, coverage
+from sockets_conformance.requirements import catalogue
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness")
+    parser = argparse.ArgumentParser(prog="python -m sockets_conformance")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("check", help="lint the case files and the requirement catalogue")
     cov = sub.add_parser("coverage", help="requirements and the cases that cover them")
@@ -31,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="run only this mutant (repeatable)")
     mut.add_argument("--case", action="append", metavar="PATTERN",
                      help="run only cases matching: an id, a prefix ending in '/', or a "
-                          "glob (repeatable)")
+                          "glob (repeatable); then it reports which mutants each case "
+                          "kills, and fails only if one kills none and has no exemption")
     mut.add_argument("--jobs", "-j", type=int, default=None,
                      help="worker processes (default: two per core)")
     mut.add_argument("--timeout-multiplier", type=float, default=0.25,
@@ -65,19 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "bench":
-        from harness.bench import main as bench_main
+        from sockets_conformance.bench import main as bench_main
 
         return bench_main(args)
 
     if args.command == "mutants":
-        from harness.mutation import main as mutants_main
+        from sockets_conformance.mutation import main as mutants_main
 
         return mutants_main(args)
 
     if args.command == "matrix":
         from pathlib import Path
 
-        from harness.matrix import write
+        from sockets_conformance.matrix import write
 
         for column in write([Path(p) for p in args.results], Path(args.out)):
             print(column.summary())
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from pathlib import Path
 
-        from harness.reportgen import main as report_main
+        from sockets_conformance.reportgen import main as report_main
 
         names = args.impl or ["reference", "node", "workerd"]
         return report_main(names, Path(args.out), args.pytest_args)

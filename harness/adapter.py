@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.values import AwaitReply, CallReply
+from sockets_conformance.values import AwaitReply, CallReply
 
 
 @dataclass(frozen=True)

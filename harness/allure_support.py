@@ -12,12 +12,11 @@ import re
 
 import allure
 import pytest
-
-from harness.adapter import ImplementationInfo
-from harness.model import Case
-from harness.report import render
-from harness.requirements import catalogue
-from harness.results import CaseResult
+from sockets_conformance.adapter import ImplementationInfo
+from sockets_conformance.model import Case
+from sockets_conformance.report import render
+from sockets_conformance.requirements import catalogue
+from sockets_conformance.results import CaseResult
 
 SEVERITY = {"MUST": "critical", "SHOULD": "normal", "MAY": "minor"}
 _URL = re.compile(r"https?://\S+")

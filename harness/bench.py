@@ -1,4 +1,5 @@
-"""`python -m harness bench` (= `tox -e bench`): how fast the suite and the harness are, in
+"""`python -m sockets_conformance bench` (= `tox -e bench`): how fast the suite and the harness
+are, in
 one table measured in one run on this machine.
 
 It is a benchmark, not a timed test: it prints numbers and says which targets they meet,
@@ -66,16 +67,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.adapter import Adapter, AdapterError, CaseContext, Scope
-from harness.data import generated
-from harness.loader import load_case
-from harness.model import Case
-from harness.paths import CASES, ROOT
-from harness.registry import UnknownAdapter, resolve
-from harness.results import CaseResult, Status
-from harness.runner import Settings, run_case
-from harness.values import AwaitReply, CallReply
-from servers.puppet import Connection, PuppetPeer
+from sockets_conformance.adapter import Adapter, AdapterError, CaseContext, Scope
+from sockets_conformance.data import generated
+from sockets_conformance.loader import load_case
+from sockets_conformance.model import Case
+from sockets_conformance.paths import CASES, ROOT
+from sockets_conformance.registry import UnknownAdapter, resolve
+from sockets_conformance.results import CaseResult, Status
+from sockets_conformance.runner import Settings, run_case
+from sockets_conformance.servers.puppet import Connection, PuppetPeer
+from sockets_conformance.values import AwaitReply, CallReply
 
 BENCH_CASES = Path(__file__).resolve().parent / "bench_cases"
 IMPLEMENTATIONS = ("reference", "node", "workerd")
@@ -158,7 +159,6 @@ _SUMMARY = re.compile(r"(\d+) (passed|failed|xfailed|xpassed|skipped|errors?|des
 def _environment() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -309,7 +309,7 @@ def load_seconds_per_case() -> float:
 
 async def _overhead(cases: list[Case], settings: Settings) -> tuple[_Clock, float, int,
                                                                      list[CaseResult]]:
-    from adapters.reference.adapter import ReferenceAdapter
+    from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
 
     clock = _Clock()
     adapter = _TimedAdapter(ReferenceAdapter(), clock)
@@ -627,7 +627,7 @@ def _versions() -> dict[str, str]:
                 out["node"] = subprocess.run([node, "--version"], capture_output=True,
                                              text=True, timeout=30).stdout.strip()
             else:
-                from adapters.workerd.launch import version
+                from sockets_conformance.adapters.workerd.launch import version
 
                 out["workerd"] = version()
     return out

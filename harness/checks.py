@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from harness.model import Case, Step
+from sockets_conformance.model import Case, Step
 
 OUTCOMES = ("returns", "throws", "fulfils", "rejects", "pending", "settles", "done",
             "throwsOrRejects")

@@ -32,10 +32,9 @@ from types import FrameType
 from typing import Any
 
 import jsonschema
-
-from harness.adapter import AdapterError, CaseContext, ImplementationInfo
-from harness.paths import ROOT, SPEC
-from harness.values import (
+from sockets_conformance.adapter import AdapterError, CaseContext, ImplementationInfo
+from sockets_conformance.paths import SPEC
+from sockets_conformance.values import (
     AwaitReply,
     CallReply,
     Fulfilled,
@@ -434,8 +433,6 @@ class DriverAdapter:
 
     async def _spawn(self) -> None:
         env = dict(os.environ if self.env is None else self.env)
-        # So `python -m adapters.reference.stdio_driver` works from any working directory.
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from harness.paths import ADAPTERS, CASES
-from harness.results import Status
+from sockets_conformance.paths import ADAPTERS, CASES
+from sockets_conformance.results import Status
 
 # Statuses an entry may expect. PASS needs no entry; NOT-APPLICABLE is decided by features.
 EXPECTABLE = (Status.FAIL, Status.NON_STRICT, Status.TIMEOUT, Status.ERROR)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.values import (
+from sockets_conformance.values import (
     UNDEFINED,
     AwaitReply,
     CallReply,

@@ -1,4 +1,4 @@
-"""`python -m harness check` and `python -m harness coverage`: the suite's own guarantees.
+"""`python -m sockets_conformance check` and `... coverage`: the suite's own guarantees.
 
 check    every case file loads (schema, names, requirement ids), ids and titles are unique,
          titles short, the requirement catalogue matches its schema.
@@ -15,11 +15,10 @@ from pathlib import Path
 
 import jsonschema
 import yaml
-
-from harness.loader import CaseError, display, load_case, schema_problems
-from harness.model import Case
-from harness.paths import CASES, REQUIREMENTS, SPEC
-from harness.requirements import catalogue
+from sockets_conformance.loader import CaseError, display, load_case, schema_problems
+from sockets_conformance.model import Case
+from sockets_conformance.paths import CASES, REQUIREMENTS, SPEC
+from sockets_conformance.requirements import catalogue
 
 TITLE_MAX = 120
 

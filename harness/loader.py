@@ -14,10 +14,9 @@ from typing import Any
 
 import jsonschema
 import yaml
-
-from harness.model import CLIENT_STEPS, PEER_ACTIONS, Case, PeerSpec, Step
-from harness.paths import CASE_SCHEMA, CASES
-from harness.requirements import CatalogueError, catalogue
+from sockets_conformance.model import CLIENT_STEPS, PEER_ACTIONS, Case, PeerSpec, Step
+from sockets_conformance.paths import CASE_SCHEMA, CASES
+from sockets_conformance.requirements import CatalogueError, catalogue
 
 # libyaml's parser when PyYAML has it (ten times faster); the pure-Python one otherwise.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -43,7 +42,8 @@ def display(path: Path) -> str:
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
     """The case schema's validator. Whether the schema itself is a valid JSON Schema is
-    checked by `python -m harness check` (schema_problems), not here: that check cost each
+    checked by `python -m sockets_conformance check` (schema_problems), not here: that check cost
+    each
     pytest worker a quarter of a second before its first case."""
     return jsonschema.Draft202012Validator(json.loads(CASE_SCHEMA.read_text()))
 
@@ -224,7 +224,9 @@ def _build(path: Path, root: yaml.Node, data: dict[str, Any], cases_root: Path) 
         path=path, description=data.get("description", ""), timeout=data.get("timeout"),
         closed_port=data.get("closedPort"),
     )
-    from harness.checks import check_case  # late: checks needs the model, not the loader
+    from sockets_conformance.checks import (
+        check_case,  # late: checks needs the model, not the loader
+    )
 
     for problem_line, problem in check_case(case):
         raise CaseError(path, problem_line, problem)

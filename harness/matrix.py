@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.requirements import catalogue
-from harness.results_file import read_runs
+from sockets_conformance.requirements import catalogue
+from sockets_conformance.results_file import read_runs
 
 # Worst first: the cell shows the first of these that any covering case has.
 ORDER = ["FAIL", "TIMEOUT", "ERROR", "XFAIL", "NON-STRICT", "PASS", "N-A"]

@@ -39,7 +39,7 @@ class Step:
 @dataclass(frozen=True)
 class PeerSpec:
     """A case's fake peer. `tls`: TLS from the first byte. `cert`: the certificate it
-    presents then or at `start_tls` (servers.certs.CERT_KINDS: valid, wrong-host,
+    presents then or at `start_tls` (servers/certs.py CERT_KINDS: valid, wrong-host,
     untrusted, expired)."""
 
     name: str

@@ -1,14 +1,21 @@
-"""`python -m harness mutants`: the mutation gate. Every case can fail, every bug is caught.
+"""`python -m sockets_conformance mutants`: the mutation gate. Every case can fail, every bug is
+caught.
 
 It runs every case against every mutant of the reference (harness/mutants/) and prints the
 kill matrix: mutant -> cases that caught it, case -> mutants it caught, the survivors, and
 the cases that catch nothing. It fails when a mutant survives, or when a case catches
 nothing and spec/mutation-exemptions.yaml gives no reason why.
 
+Restricted with --case, it answers another question, a case author's: which mutants does
+each selected case kill? It fails only when a selected case kills none of the mutants that
+ran and has no exemption; mutants the selected cases leave alive are other cases' business
+(the full gate judges them). Restricted with --mutant alone, it asks which cases kill those
+mutants, and fails on a survivor.
+
 How, and why that way:
-- In-process, with harness.runner.run_case, not one pytest per mutant: pytest's start-up
-  and collection would cost more than the cases themselves (the whole suite runs in a few
-  seconds against one mutant).
+- In-process, with sockets_conformance.runner.run_case, not one pytest per mutant: pytest's
+  start-up and collection would cost more than the cases themselves (the whole suite runs
+  in a few seconds against one mutant).
 - Over all cores with multiprocessing: each worker process keeps one asyncio loop (an
   asyncio.Runner) and one adapter per mutant, and takes (mutant, case) pairs, so a slow
   case does not hold up a whole mutant's row. Two workers per core by default: much of a
@@ -54,17 +61,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
-
-from adapters.reference.adapter import ReferenceAdapter
-from harness.adapter import Adapter
-from harness.guard import install as install_guard
-from harness.lint import load_all
-from harness.model import Case
-from harness.mutants import Mutant, catalogue
-from harness.mutants.mirror import Mirror
-from harness.paths import SPEC
-from harness.results import CaseResult, Status
-from harness.runner import Settings, run_case
+from sockets_conformance.adapter import Adapter
+from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
+from sockets_conformance.guard import install as install_guard
+from sockets_conformance.lint import load_all
+from sockets_conformance.model import Case
+from sockets_conformance.mutants import Mutant, catalogue
+from sockets_conformance.mutants.mirror import Mirror
+from sockets_conformance.paths import SPEC
+from sockets_conformance.results import CaseResult, Status
+from sockets_conformance.runner import Settings, run_case
 
 EXEMPTIONS = SPEC / "mutation-exemptions.yaml"
 DEFAULT_MULTIPLIER = 0.25
@@ -224,6 +230,8 @@ class GateReport:
     outcomes: dict[tuple[str, str], Outcome]          # (mutant, case) -> outcome
     exemptions: dict[str, str]
     full: bool                                        # the whole catalogue ran
+    case_mode: bool = False     # --case: judge each selected case, not the survivors
+    all_mutants: bool = True    # no --mutant: every mutant of the catalogue ran
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)                 # flaky runs seen
     not_applicable: dict[str, str] = field(default_factory=dict)   # case -> why
@@ -242,6 +250,11 @@ class GateReport:
     def caught(self, case_id: str) -> list[str]:
         return [m.id for m in self.mutants if kills(self.outcomes[m.id, case_id], m)]
 
+    def noticed(self, case_id: str) -> list[str]:
+        """Behavioural mutants in which this case saw only a message difference."""
+        return [m.id for m in self.mutants if self.outcomes[m.id, case_id].caught
+                and not kills(self.outcomes[m.id, case_id], m)]
+
     @property
     def survivors(self) -> list[Mutant]:
         return [m for m in self.mutants if not self.killed_by(m)]
@@ -252,12 +265,18 @@ class GateReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.survivors and not self.unexplained
+        if self.problems or self.unexplained:
+            return False
+        return self.case_mode or not self.survivors
 
     @property
     def unexplained(self) -> list[str]:
-        """Cases that catch nothing without a written reason (only judged on a full run)."""
-        return [c for c in self.idle_cases if c not in self.exemptions] if self.full else []
+        """Cases that catch nothing without a written reason: judged on a full run, and for
+        the cases a --case run selected (a run of some mutants over every case leaves them
+        unjudged)."""
+        if not (self.full or self.case_mode):
+            return []
+        return [c for c in self.idle_cases if c not in self.exemptions]
 
 
 def load_exemptions(path: Path = EXEMPTIONS) -> tuple[dict[str, str], list[str]]:
@@ -306,6 +325,8 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
     problems += load_problems
     wanted = set(select([c.id for c in loaded], case_patterns))
     cases = [c for c in loaded if c.id in wanted]
+    problems += [f"no case matches {p!r}" for p in case_patterns or ()
+                 if not select([c.id for c in loaded], [p])]
     exemptions, exemption_problems = load_exemptions(exemptions_path)
     problems += exemption_problems
     # The multiplier scales every wait, the pending window included; undo that for the
@@ -315,6 +336,7 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
     jobs = max(1, jobs or DEFAULT_JOBS_PER_CORE * (os.cpu_count() or 1))
     report = GateReport(mutants, [], {}, {}, {}, exemptions,
                         full=not mutant_ids and not case_patterns and cases_root is None,
+                        case_mode=bool(case_patterns), all_mutants=not mutant_ids,
                         problems=problems, jobs=jobs, settings=settings)
     install_guard()
     context = multiprocessing.get_context("fork" if "fork" in
@@ -363,6 +385,7 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
         names = {c.id for c in loaded}
         for case_id in sorted(set(exemptions) - names):
             report.problems.append(f"{exemptions_path.name}: {case_id} is not a case")
+    if report.full or (report.case_mode and report.all_mutants):
         for case_id in sorted(set(exemptions) & set(report.cases)):
             if report.caught(case_id):
                 report.problems.append(
@@ -377,24 +400,33 @@ def _control(report: GateReport, outcome: Outcome) -> None:
 
 
 def _confirm_kills(report: GateReport, pool: Any, progress: TextIO | None) -> None:
-    """Run one kill of every mutant again, so that no mutant counts as killed on the
-    strength of a run that failed only because the machine was busy (the timeouts are
-    short, and the workers outnumber the cores). The fastest kill is tried first (usually
-    a wrong value, not a timeout); a kill that does not repeat is replaced by the rerun's
-    outcome and the mutant's next kill is tried, until one repeats or none is left."""
-    def speed(mutant_id: str) -> Callable[[str], float]:
-        return lambda case_id: report.outcomes[mutant_id, case_id].seconds
+    """Run one kill of every mutant again (with --case: one kill by every case), so that
+    nothing counts as killed on the strength of a run that failed only because the machine
+    was busy (the timeouts are short, and the workers outnumber the cores). The fastest kill
+    is tried first (usually a wrong value, not a timeout); a kill that does not repeat is
+    replaced by the rerun's outcome and the next kill is tried, until one repeats or none
+    is left."""
+    def speed(pair: tuple[str, str]) -> float:
+        return report.outcomes[pair].seconds
 
-    queue = {m.id: sorted(report.killed_by(m), key=speed(m.id)) for m in report.mutants}
+    queue: dict[str, list[tuple[str, str]]]
+    if report.case_mode:
+        queue = {c: sorted(((m, c) for m in report.caught(c)), key=speed)
+                 for c in report.cases}
+    else:
+        queue = {m.id: sorted(((m.id, c) for c in report.killed_by(m)), key=speed)
+                 for m in report.mutants}
+    key: Callable[[Outcome], str] = (lambda o: o.case) if report.case_mode \
+        else (lambda o: o.mutant)
     mutants = {m.id: m for m in report.mutants}
-    _say(progress, "confirming one kill per mutant")
+    _say(progress, "confirming one kill per " + ("case" if report.case_mode else "mutant"))
     while True:
-        pairs = [(mid, cases.pop(0)) for mid, cases in queue.items() if cases]
+        pairs = [kills_left.pop(0) for kills_left in queue.values() if kills_left]
         if not pairs:
             return
         for outcome in pool.imap_unordered(_run_pair, pairs):
             if kills(outcome, mutants[outcome.mutant]):
-                queue[outcome.mutant] = []
+                queue[key(outcome)] = []
                 continue
             report.notes.append(f"{outcome.mutant}: {outcome.case} caught it once, not on a "
                                 f"second run ({outcome.status}); not counted")
@@ -419,34 +451,7 @@ def render(report: GateReport) -> str:
                + (f", {len(report.not_applicable)} NOT-APPLICABLE (not in the matrix)"
                   if report.not_applicable else ""))
     if report.outcomes:
-        out.append("")
-        out.append("mutant -> cases that caught it")
-        for m in report.mutants:
-            killed = report.killed_by(m)
-            out.append(f"  {m.id} ({len(killed)}): {', '.join(killed) or 'SURVIVED'}")
-            seen = report.noticed_by(m)
-            if seen:
-                out.append(f"      message differs only (not a kill): {', '.join(seen)}")
-        out.append("")
-        out.append("case -> mutants it caught")
-        for c in report.cases:
-            caught = report.caught(c)
-            out.append(f"  {c} ({len(caught)}): {', '.join(caught) or '-'}")
-        out.append("")
-        out.append(f"survivors ({len(report.survivors)})")
-        for m in report.survivors:
-            out.append(f"  {m.id}: {m.description}")
-        out.append("")
-        out.append(f"cases that catch nothing ({len(report.idle_cases)})")
-        for c in report.idle_cases:
-            reason = report.exemptions.get(c)
-            if reason:
-                out.append(f"  {c}: {reason}")
-            elif report.full:
-                out.append(f"  {c}: NO REASON (add a mutant it catches, or an entry in "
-                           f"spec/{EXEMPTIONS.name})")
-            else:
-                out.append(f"  {c}: (partial run: not judged)")
+        out += _case_view(report) if report.case_mode else _matrix(report)
     for case_id, why in report.not_applicable.items():
         out.append(f"  not run: {case_id}: {why}")
     if report.notes:
@@ -458,12 +463,80 @@ def render(report: GateReport) -> str:
         out.append(f"problems ({len(report.problems)})")
         out += [f"  {p}" for p in report.problems]
     out.append("")
-    verdict = "PASS" if report.ok else "FAIL"
-    out.append(f"mutation gate {verdict}: {len(report.mutants) - len(report.survivors)}/"
-               f"{len(report.mutants)} mutants killed, {len(report.survivors)} survived, "
-               f"{len(report.unexplained)} case(s) catch nothing without a reason; "
-               f"{report.seconds:.1f} s")
+    out.append(_verdict(report))
     return "\n".join(out)
+
+
+def _matrix(report: GateReport) -> list[str]:
+    """The whole gate, or some mutants over every case: both directions of the matrix."""
+    out = ["", "mutant -> cases that caught it"]
+    for m in report.mutants:
+        killed = report.killed_by(m)
+        out.append(f"  {m.id} ({len(killed)}): {', '.join(killed) or 'SURVIVED'}")
+        seen = report.noticed_by(m)
+        if seen:
+            out.append(f"      message differs only (not a kill): {', '.join(seen)}")
+    out += ["", "case -> mutants it caught"]
+    for c in report.cases:
+        caught = report.caught(c)
+        out.append(f"  {c} ({len(caught)}): {', '.join(caught) or '-'}")
+    out += ["", f"survivors ({len(report.survivors)})"]
+    out += [f"  {m.id}: {m.description}" for m in report.survivors]
+    out += ["", f"cases that catch nothing ({len(report.idle_cases)})"]
+    for c in report.idle_cases:
+        reason = report.exemptions.get(c)
+        if reason:
+            out.append(f"  {c}: {reason}")
+        elif report.full:
+            out.append(f"  {c}: NO REASON (add a mutant it catches, or an entry in "
+                       f"spec/{EXEMPTIONS.name})")
+        else:
+            out.append(f"  {c}: (partial run: not judged)")
+    return out
+
+
+def _case_view(report: GateReport) -> list[str]:
+    """--case: which mutants each selected case kills, and why a case that kills none
+    fails. Mutants these cases leave alive are not listed: other cases kill them."""
+    out = ["", "case -> mutants it kills"]
+    for c in report.cases:
+        caught = report.caught(c)
+        out.append(f"  {c} ({len(caught)}): {', '.join(caught) or '-'}")
+        seen = report.noticed(c)
+        if seen:
+            out.append(f"      message differs only (not a kill): {', '.join(seen)}")
+    if not report.idle_cases:
+        return out
+    ran = f"the {len(report.mutants)} mutant(s) run"
+    if not report.all_mutants:
+        ran += " (--mutant; without it the whole catalogue is tried)"
+    out += ["", f"cases that kill no mutant ({len(report.idle_cases)})"]
+    for c in report.idle_cases:
+        reason = report.exemptions.get(c)
+        if reason:
+            out.append(f"  {c}: exempt: {reason}")
+        else:
+            out.append(f"  {c}: catches none of {ran}, so nothing shows it can fail. Add a "
+                       f"mutant that breaks the behaviour it checks (harness/mutants/), or, "
+                       f"if no plausible bug of the reference can break it, an exemption with "
+                       f"the reason in spec/{EXEMPTIONS.name}")
+    return out
+
+
+def _verdict(report: GateReport) -> str:
+    verdict = "PASS" if report.ok else "FAIL"
+    if not report.case_mode:
+        return (f"mutation gate {verdict}: {len(report.mutants) - len(report.survivors)}/"
+                f"{len(report.mutants)} mutants killed, {len(report.survivors)} survived, "
+                f"{len(report.unexplained)} case(s) catch nothing without a reason; "
+                f"{report.seconds:.1f} s")
+    killers = len(report.cases) - len(report.idle_cases)
+    exempt = len(report.idle_cases) - len(report.unexplained)
+    return (f"mutation gate {verdict} (selected cases): {killers}/{len(report.cases)} case(s) "
+            f"kill a mutant" + (f", {exempt} exempt" if exempt else "")
+            + (f", {len(report.unexplained)} kill none" if report.unexplained else "")
+            + f"; {len(report.survivors)} of {len(report.mutants)} mutants left to other "
+            f"cases (the full gate judges them); {report.seconds:.1f} s")
 
 
 def write_json(report: GateReport, path: Path) -> None:
@@ -479,6 +552,7 @@ def write_json(report: GateReport, path: Path) -> None:
         "problems": report.problems,
         "notes": report.notes,
         "seconds": report.seconds,
+        "case_mode": report.case_mode,
         "ok": report.ok,
     }
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")

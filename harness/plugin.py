@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-
-from harness import expectations as exp
-from harness.adapter import Adapter, AdapterError, ImplementationInfo
-from harness.model import Case
-from harness.paths import CASE_SCHEMA, CASES, ROOT
-from harness.registry import UnknownAdapter, resolve
-from harness.results import CaseResult, Status
-from harness.results_file import ResultsWriter
+from sockets_conformance import expectations as exp
+from sockets_conformance.adapter import Adapter, AdapterError, ImplementationInfo
+from sockets_conformance.model import Case
+from sockets_conformance.paths import CASE_SCHEMA, CASES, ROOT
+from sockets_conformance.registry import UnknownAdapter, resolve
+from sockets_conformance.results import CaseResult, Status
+from sockets_conformance.results_file import ResultsWriter
 
 # The loader (jsonschema), the runner (asyncio, trustme, cryptography) and the Allure
 # support are imported where they are first used: under -n auto the controlling process
@@ -29,8 +28,8 @@ from harness.results_file import ResultsWriter
 if TYPE_CHECKING:
     import asyncio
 
-    from harness.loader import CaseError
-    from harness.runner import Settings
+    from sockets_conformance.loader import CaseError
+    from sockets_conformance.runner import Settings
 
 STATUS_KEY = "conformance_status"
 
@@ -64,6 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "any case's status changes between repetitions")
     group.addoption("--results-jsonl", metavar="PATH", default=None,
                     help="write the canonical results file (JSON lines) here")
+    group.addoption("--cases-dir", action="append", default=[], metavar="DIR",
+                    help="YAML files under DIR are case files too (your own cases; "
+                         "sockets-conformance also collects DIR)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -103,7 +105,7 @@ class _State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from harness.runner import Settings
+            from sockets_conformance.runner import Settings
 
             self._settings = Settings(
                 timeout_multiplier=self.config.getoption("timeout_multiplier"))
@@ -153,22 +155,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix == ".yaml" and _is_case_file(file_path):
+    roots = [CASES, *(Path(d) for d in parent.config.getoption("cases_dir"))]
+    if file_path.suffix == ".yaml" and _is_case_file(file_path, roots):
         return CaseFile.from_parent(parent, path=file_path)
     return None
 
 
-def _is_case_file(path: Path) -> bool:
-    try:
-        path.resolve().relative_to(CASES.resolve())
-        return True
-    except ValueError:
-        return "cases" in path.parts
+def _is_case_file(path: Path, roots: list[Path]) -> bool:
+    """Under the bundled cases/ or a --cases-dir, or in any folder named `cases` (a copy of
+    the suite, a fixture's cases): never the malformed examples under tests/."""
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(r.resolve()) for r in roots) or "cases" in path.parts
 
 
 class CaseFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
-        from harness.loader import CaseError, load_case
+        from sockets_conformance.loader import CaseError, load_case
 
         try:
             case = load_case(self.path)
@@ -224,7 +226,7 @@ class CaseItem(pytest.Item):
         self.case = case
         for feature in case.features:
             self.add_marker(feature)
-        from harness import allure_support
+        from sockets_conformance import allure_support
 
         for mark in allure_support.markers(case):
             self.add_marker(mark)
@@ -236,9 +238,9 @@ class CaseItem(pytest.Item):
         self.result: CaseResult | None = None
 
     def runtest(self) -> None:
-        from harness import allure_support
-        from harness.report import render
-        from harness.runner import run_case
+        from sockets_conformance import allure_support
+        from sockets_conformance.report import render
+        from sockets_conformance.runner import run_case
 
         state = self.config.stash[_STATE]
         try:

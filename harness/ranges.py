@@ -16,8 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-
-from harness.paths import SPEC
+from sockets_conformance.paths import SPEC
 
 CLOUDFLARE_RANGES = SPEC / "cloudflare-ranges.yaml"
 

@@ -4,7 +4,7 @@
   python:MODULE:FACTORY any importable factory returning an Adapter (variants, mutants)
   driver:COMMAND        any program speaking spec/adapter-protocol.md on stdio; COMMAND is
                         split like a shell would (shlex), e.g.
-                        driver:"python -m adapters.reference.stdio_driver"
+                        driver:"python -m sockets_conformance.adapters.reference.stdio_driver"
   workerd               adapters/workerd: Cloudflare's workerd runtime (npm package), the
                         suite's driver running inside a Worker, one WebSocket per case
   node                  adapters/node: @arrowood.dev/socket on Node.js, or with
@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.adapter import Adapter
+from sockets_conformance.adapter import Adapter
 
 
 class UnknownAdapter(Exception):
@@ -27,7 +27,7 @@ def resolve(spec: str, *, node_module: str | None = None) -> Adapter:
     if node_module is not None and spec != "node":
         raise UnknownAdapter(f"--node-module needs --adapter node (not {spec!r})")
     if spec == "node":
-        from adapters.node.launch import LaunchError, node_adapter
+        from sockets_conformance.adapters.node.launch import LaunchError, node_adapter
 
         try:
             return node_adapter(node_module)
@@ -36,23 +36,23 @@ def resolve(spec: str, *, node_module: str | None = None) -> Adapter:
     if spec == "workerd":
         import sys
 
-        from harness.driver import DriverAdapter
-        from harness.paths import ADAPTERS, ROOT
+        from sockets_conformance.driver import DriverAdapter
+        from sockets_conformance.paths import ADAPTERS, ROOT, npm_install_command
 
         if not (ADAPTERS / "workerd" / "node_modules" / ".bin" / "workerd").exists():
-            raise UnknownAdapter("--adapter workerd: the workerd binary is missing; run "
-                                 "npm ci --prefix adapters/workerd")
-        return DriverAdapter([sys.executable, "-m", "adapters.workerd.launch"], label="workerd",
-                             cwd=ROOT)
+            raise UnknownAdapter(f"--adapter workerd: workerd is not installed; run "
+                                 f"`{npm_install_command(ADAPTERS / 'workerd')}`")
+        return DriverAdapter([sys.executable, "-m", "sockets_conformance.adapters.workerd.launch"],
+                             label="workerd", cwd=ROOT)
     if spec.startswith("driver:"):
-        from harness.driver import resolve_command
+        from sockets_conformance.driver import resolve_command
 
         try:
             return resolve_command(spec.removeprefix("driver:"))
         except ValueError as exc:
             raise UnknownAdapter(f"--adapter {spec!r}: {exc}") from None
     if spec == "reference":
-        from adapters.reference.adapter import ReferenceAdapter
+        from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
 
         return ReferenceAdapter()
     if spec.startswith("python:"):

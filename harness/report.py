@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.model import Case
-from harness.requirements import catalogue
-from harness.results import CaseResult, Status
-from harness.values import show
+from sockets_conformance.model import Case
+from sockets_conformance.requirements import catalogue
+from sockets_conformance.results import CaseResult, Status
+from sockets_conformance.values import show
 
 MARKS = {"ok": "✓", "not run": "·", "NON-STRICT": "~"}
 

@@ -1,4 +1,4 @@
-"""`python -m harness report`: run the suite against every available implementation and
+"""`python -m sockets_conformance report`: run the suite against every available implementation and
 write the published report into one folder:
 
   report/allure/index.html   the offline Allure report (one self-contained file)
@@ -21,11 +21,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import matrix
-from harness.paths import ROOT
-from harness.results_file import ResultsWriter
+from sockets_conformance import matrix
+from sockets_conformance.paths import ADAPTERS, ALLURE, ROOT, npm_install_command
+from sockets_conformance.results_file import ResultsWriter
 
-ALLURE_DIR = ROOT / "harness" / "allure"
+ALLURE_DIR = ALLURE
 _ANALYTICS = re.compile(
     r'<script[^>]*googletagmanager[^>]*></script>\s*<script>.*?gtag\(.*?</script>', re.S)
 # What a report may not contain: anything that makes a browser fetch from elsewhere on its
@@ -40,15 +40,16 @@ REMOTE = re.compile(
 def _node_ok() -> str:
     if shutil.which("node") is None:
         return "node is not installed"
-    if not (ROOT / "adapters" / "node" / "node_modules").is_dir():
-        return "adapters/node/node_modules missing: run npm ci --prefix adapters/node"
+    if not (ADAPTERS / "node" / "node_modules").is_dir():
+        return (f"@arrowood.dev/socket is not installed: run "
+                f"{npm_install_command(ADAPTERS / 'node')}")
     return ""
 
 
 def _workerd_ok() -> str:
-    binary = ROOT / "adapters" / "workerd" / "node_modules" / ".bin" / "workerd"
+    binary = ADAPTERS / "workerd" / "node_modules" / ".bin" / "workerd"
     if not binary.exists():
-        return "workerd binary missing: run npm ci --prefix adapters/workerd"
+        return f"workerd is not installed: run {npm_install_command(ADAPTERS / 'workerd')}"
     return ""
 
 
@@ -86,8 +87,8 @@ def allure_html(out: Path) -> Path:
     target = out / "allure"
     cli = ALLURE_DIR / "node_modules" / ".bin" / "allure"
     if not cli.exists():
-        raise SystemExit("report: harness/allure/node_modules missing: run "
-                         "npm ci --prefix harness/allure")
+        raise SystemExit(f"report: the Allure renderer is not installed: run "
+                         f"`{npm_install_command(ALLURE_DIR)}`")
     subprocess.run([str(cli), "generate", str((out / "allure-results").resolve()),
                     "--config", "allurerc.mjs"], cwd=ALLURE_DIR, check=True,
                    env={**_env(), "ALLURE_OUTPUT": str(target.resolve())})

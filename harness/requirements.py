@@ -7,8 +7,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
-
-from harness.paths import REQUIREMENTS
+from sockets_conformance.paths import REQUIREMENTS
 
 LEVELS = ("MUST", "SHOULD", "MAY")
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import IO, Any
 
-from harness.paths import ROOT
+from sockets_conformance.paths import ROOT
 
 SCHEMA_VERSION = 1
 

@@ -16,15 +16,17 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from harness import judge
-from harness.adapter import Adapter, AdapterError, CaseContext, Scope
-from harness.checks import DEFAULT_SOCKET
-from harness.data import to_bytes
-from harness.model import Case, Step
-from harness.ranges import cloudflare
-from harness.requirements import strongest_level
-from harness.results import CaseResult, Status, StepRecord
-from harness.values import (
+from sockets_conformance import judge
+from sockets_conformance.adapter import Adapter, AdapterError, CaseContext, Scope
+from sockets_conformance.checks import DEFAULT_SOCKET
+from sockets_conformance.data import to_bytes
+from sockets_conformance.model import Case, Step
+from sockets_conformance.ranges import cloudflare
+from sockets_conformance.requirements import strongest_level
+from sockets_conformance.results import CaseResult, Status, StepRecord
+from sockets_conformance.servers import certs
+from sockets_conformance.servers.puppet import ClosedPort, PeerFailure, PuppetPeer
+from sockets_conformance.values import (
     AwaitReply,
     CallReply,
     Fulfilled,
@@ -36,8 +38,6 @@ from harness.values import (
     TypedBytes,
     show,
 )
-from servers import certs
-from servers.puppet import ClosedPort, PeerFailure, PuppetPeer
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\}")
 # Where the harness tells an implementation it is served at, for {self} (the TCP-loop cases).

@@ -23,8 +23,8 @@ import struct
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from servers import certs
-from servers.tls import ServerTls, TlsState, looks_like_client_hello
+from sockets_conformance.servers import certs
+from sockets_conformance.servers.tls import ServerTls, TlsState, looks_like_client_hello
 
 
 class PeerFailure(Exception):
@@ -331,7 +331,7 @@ class PuppetPeer:
     """A listening peer; `accept` hands out connections in arrival order.
 
     `tls`: every connection speaks TLS from its first byte. `cert`: which certificate the
-    peer presents, from the start or at `start_tls` (a servers.certs.CERT_KINDS name).
+    peer presents, from the start or at `start_tls` (a certs.CERT_KINDS name).
     """
 
     def __init__(self, name: str, host: str = "127.0.0.1", *, tls: bool = False,

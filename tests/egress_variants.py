@@ -10,9 +10,9 @@ loopback, to show the guard stops every attempt before the operating system sees
 
 from __future__ import annotations
 
-from adapters.reference import egress
-from adapters.reference.adapter import ReferenceAdapter
-from adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference import egress
+from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
+from sockets_conformance.adapters.reference.socket import Socket
 
 NAME = "reference-without-egress-policy"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from adapters.reference.adapter import ReferenceAdapter, ReferenceScope
-from adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference.adapter import ReferenceAdapter, ReferenceScope
+from sockets_conformance.adapters.reference.socket import Socket
 
 _CASES = itertools.count()
 _WRONG = [False]

@@ -7,8 +7,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-
-from servers.puppet import ClosedPort
+from sockets_conformance.servers.puppet import ClosedPort
 
 
 def test_fixed_port_refuses_connections() -> None:

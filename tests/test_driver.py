@@ -20,19 +20,19 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from sockets_conformance import driver as drv
+from sockets_conformance.adapter import AdapterError
+from sockets_conformance.loader import load_case
+from sockets_conformance.model import Case
+from sockets_conformance.paths import ROOT
+from sockets_conformance.results import CaseResult, Status
+from sockets_conformance.runner import Settings, run_case
+from sockets_conformance.values import UNDEFINED, ObjectRef, PromiseRef, TypedBytes
 
-from harness import driver as drv
-from harness.adapter import AdapterError
-from harness.loader import load_case
-from harness.model import Case
-from harness.paths import ROOT
-from harness.results import CaseResult, Status
-from harness.runner import Settings, run_case
-from harness.values import UNDEFINED, ObjectRef, PromiseRef, TypedBytes
 from tests.processes import alive, wait_for
 
 MISBEHAVING = ROOT / "tests" / "drivers" / "misbehaving.py"
-REFERENCE_DRIVER = [sys.executable, "-m", "adapters.reference.stdio_driver"]
+REFERENCE_DRIVER = [sys.executable, "-m", "sockets_conformance.adapters.reference.stdio_driver"]
 SETTINGS = Settings(step_timeout=1.0)
 
 ECHO = """\
@@ -204,7 +204,7 @@ def test_same_turn_travels_as_one_batch(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_reference_over_stdio_matches_in_process(tmp_path: Path) -> None:
     """The same failing step, the same words, whichever side of the pipe the reference is on."""
-    from adapters.reference.adapter import ReferenceAdapter
+    from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
 
     path = tmp_path / "wrong.yaml"
     path.write_text(ECHO.format(name="wrong").replace('value: "pong"', 'value: "pang"'))
@@ -220,11 +220,12 @@ def test_reference_over_stdio_matches_in_process(tmp_path: Path) -> None:
 
 
 def test_driver_command_from_registry() -> None:
-    from harness.registry import resolve
+    from sockets_conformance.registry import resolve
 
-    adapter = resolve("driver:python -m 'adapters.reference.stdio_driver'")
+    adapter = resolve("driver:python -m 'sockets_conformance.adapters.reference.stdio_driver'")
     assert isinstance(adapter, drv.DriverAdapter)
-    assert adapter.command == ["python", "-m", "adapters.reference.stdio_driver"]
+    assert adapter.command == ["python", "-m",
+                               "sockets_conformance.adapters.reference.stdio_driver"]
 
 
 # --- broken drivers --------------------------------------------------------------------------
@@ -329,7 +330,7 @@ def test_stop_kills_a_stubborn_driver_and_its_children(pid_dir: Path) -> None:
 
 # --- whole pytest runs: xdist, Ctrl-C, SIGKILL -----------------------------------------------
 def pytest_command(tmp_path: Path, adapter: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "no:cacheprovider",
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
             "-q", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
             "--adapter", adapter, *extra, str(tmp_path / "cases")]
 
@@ -338,7 +339,7 @@ def test_plugin_runs_driver_under_xdist_and_leaves_nothing(tmp_path: Path,
                                                             pid_dir: Path) -> None:
     for name in ("a", "b", "c", "d"):
         echo_case(tmp_path / "cases" / "t", name)
-    adapter = f"driver:{sys.executable} -m adapters.reference.stdio_driver"
+    adapter = f"driver:{sys.executable} -m sockets_conformance.adapters.reference.stdio_driver"
     done = subprocess.run(pytest_command(tmp_path, adapter, "-n", "2"), cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -463,7 +464,7 @@ console.log(JSON.stringify({ kinds: kinds(v), u16: v.u16.length, dv: v.dv.byteLe
 
 @needs_node
 def test_node_module_option_runs_any_module(tmp_path: Path, pid_dir: Path) -> None:
-    from adapters.node.launch import node_adapter
+    from sockets_conformance.adapters.node.launch import node_adapter
 
     adapter = node_adapter("tests/drivers/throwing-module.mjs")
     result, = asyncio.run(run_cases(adapter, [echo_case(tmp_path, "throws")]))
@@ -476,7 +477,7 @@ def test_node_module_option_runs_any_module(tmp_path: Path, pid_dir: Path) -> No
 @needs_node
 @needs_package
 def test_node_driver_runs_arrowood(tmp_path: Path) -> None:
-    from adapters.node.launch import node_adapter
+    from sockets_conformance.adapters.node.launch import node_adapter
 
     path = tmp_path / "plain.yaml"
     path.write_text(PLAIN.format(name="plain"))

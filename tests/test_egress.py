@@ -31,18 +31,31 @@ from typing import Any
 
 import pytest
 import yaml
-
-from adapters.reference import egress
-from adapters.reference.address import parse
-from harness import guard as guard_mod
-from harness import judge
-from harness.checks import check_case
-from harness.guard import NAME_LOOKUP, NOT_ENDPOINT, NOT_LOOPBACK, BlockedByHarness, decide
-from harness.loader import load_case
-from harness.paths import CASES, ROOT
-from harness.ranges import CLOUDFLARE_RANGES, cloudflare
-from harness.runner import DEFAULT_SELF_ADDRESS, Runner, Settings
-from harness.values import Fulfilled, JSErrorInfo, Pending, PromiseRef, Rejected, Returned, Threw
+from sockets_conformance import guard as guard_mod
+from sockets_conformance import judge
+from sockets_conformance.adapters.reference import egress
+from sockets_conformance.adapters.reference.address import parse
+from sockets_conformance.checks import check_case
+from sockets_conformance.guard import (
+    NAME_LOOKUP,
+    NOT_ENDPOINT,
+    NOT_LOOPBACK,
+    BlockedByHarness,
+    decide,
+)
+from sockets_conformance.loader import load_case
+from sockets_conformance.paths import CASES, ROOT
+from sockets_conformance.ranges import CLOUDFLARE_RANGES, cloudflare
+from sockets_conformance.runner import DEFAULT_SELF_ADDRESS, Runner, Settings
+from sockets_conformance.values import (
+    Fulfilled,
+    JSErrorInfo,
+    Pending,
+    PromiseRef,
+    Rejected,
+    Returned,
+    Threw,
+)
 
 PROXY = "proxy request failed, cannot connect to the specified address"
 VARIANT = "python:tests.egress_variants:factory"
@@ -124,8 +137,8 @@ def test_no_context_means_no_policy() -> None:
 
 def test_disallowed_address_rejects_opened_and_closed_with_the_http_hint_on_443() -> None:
     """A refused address fails like an unreachable one, hint included, and never dials."""
-    from adapters.reference.js import JSError
-    from adapters.reference.socket import connect
+    from sockets_conformance.adapters.reference.js import JSError
+    from sockets_conformance.adapters.reference.socket import connect
 
     guard_mod.install()   # belt and braces: the policy refuses first, the guard would anyway
     context = SimpleNamespace(allowed_endpoints=[], self_address=None)

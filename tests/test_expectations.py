@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from harness import expectations as exp
-from harness.paths import ROOT
-from harness.results import Status
+from sockets_conformance import expectations as exp
+from sockets_conformance.paths import ROOT
+from sockets_conformance.results import Status
 
 CASE = """\
 id: t/{name}
@@ -109,7 +108,7 @@ def run_pytest(tmp_path: Path, expectations: str, *extra: str) -> subprocess.Com
     if expectations:
         path.write_text(expectations)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
          "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "-rxX",
          "--expectations", str(path), *extra, str(tmp_path / "cases")],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -153,9 +152,9 @@ def test_update_mode_rewrites_the_file(tmp_path: Path) -> None:
 def test_update_mode_needs_a_file_for_driver_adapters(tmp_path: Path) -> None:
     write_cases(tmp_path)
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "harness.plugin", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
          "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "--update-expectations",
-         "--adapter", "driver:python -m adapters.reference.stdio_driver",
+         "--adapter", "driver:python -m sockets_conformance.adapters.reference.stdio_driver",
          str(tmp_path / "cases")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode != 0
     assert "name one with --expectations PATH" in run.stderr + run.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.lint import check, coverage
+from sockets_conformance.lint import check, coverage
 
 CASE = """id: a/{name}
 title: {title}

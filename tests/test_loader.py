@@ -7,9 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-
-from harness.loader import CaseError, load_case
-from harness.paths import CASES
+from sockets_conformance.loader import CaseError, load_case
+from sockets_conformance.paths import CASES
 
 MALFORMED = sorted((Path(__file__).parent / "malformed").glob("*.yaml"))
 
@@ -65,7 +64,7 @@ def test_malformed_file_in_suite_fails_alone_and_the_rest_runs(
                                     .read_text())
     good = (root / "cases" / "connect" / "object-form.yaml").read_text()
     (cases / "good.yaml").write_text(good.replace("id: connect/object-form", "id: x/good"))
-    result = pytester.runpytest_subprocess("-p", "harness.plugin", "-q",
+    result = pytester.runpytest_subprocess("-p", "sockets_conformance.plugin", "-q",
                                            str(pytester.path / "cases"))
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*bad.yaml:7: steps/0: unknown step 'conect'*"])

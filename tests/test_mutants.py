@@ -13,12 +13,11 @@ import re
 from pathlib import Path
 
 import pytest
-
-from adapters.reference import address as addr
-from adapters.reference.socket import Options, Socket
-from harness.lint import load_all
-from harness.mutants import AREAS, Mutant, by_id, catalogue
-from harness.mutation import (
+from sockets_conformance.adapters.reference import address as addr
+from sockets_conformance.adapters.reference.socket import Options, Socket
+from sockets_conformance.lint import load_all
+from sockets_conformance.mutants import AREAS, Mutant, by_id, catalogue
+from sockets_conformance.mutation import (
     EXEMPTIONS,
     Outcome,
     caught_by,
@@ -28,8 +27,8 @@ from harness.mutation import (
     run_gate,
     select,
 )
-from harness.registry import resolve
-from harness.results import CaseResult, Status, StepRecord
+from sockets_conformance.registry import resolve
+from sockets_conformance.results import CaseResult, Status, StepRecord
 
 MUTANTS = catalogue()
 
@@ -69,7 +68,7 @@ def test_each_mutant_differs_from_the_reference_and_builds(mutant: Mutant) -> No
     else:
         assert mutant.parse_address is not addr.parse or \
             mutant.parse_options is not Options.parse
-    adapter = resolve(f"python:harness.mutants:{mutant.factory_name}")
+    adapter = resolve(f"python:sockets_conformance.mutants:{mutant.factory_name}")
     assert adapter.info.name == f"mutant:{mutant.id}"
     assert by_id(mutant.id) is mutant
 
@@ -145,11 +144,59 @@ def test_small_gate_run_kills_and_counts_messages_apart() -> None:
     assert report.killed_by(port443) == ["address/string-missing-port"]
     assert report.noticed_by(port443) == ["address/secure-transport-checked-after-address"]
     assert report.caught("streams/empty-write") == []
-    assert report.survivors == [] and report.ok  # a partial run leaves idle cases unjudged
+    assert report.noticed("address/secure-transport-checked-after-address") == \
+        ["default-port-443"]
+    # --case judges the selected cases, not the survivors: two of them kill neither mutant
+    assert report.survivors == []
+    assert set(report.unexplained) == {"address/secure-transport-checked-after-address",
+                                       "streams/empty-write"}
+    assert not report.ok
     text = render(report)
-    assert "mutant -> cases that caught it" in text
-    assert "default-port-443 (1): address/string-missing-port" in text
-    assert "mutation gate PASS" in text
+    assert "case -> mutants it kills" in text
+    assert "address/string-missing-port (1): default-port-443" in text
+    assert "mutation gate FAIL (selected cases): 2/4 case(s) kill a mutant, 2 kill none" in text
+
+
+def test_case_mode_says_what_a_case_kills_and_leaves_survivors_alone() -> None:
+    """`mutants --case X`, a case author's question: which mutants does X kill? A mutant X
+    leaves alive is other cases' business, not a failure."""
+    report = run_gate(case_patterns=["close/second-call-harmless"],
+                      mutant_ids=["close-twice-throws", "close-leaves-readers"], jobs=2)
+    assert report.problems == []
+    assert report.caught("close/second-call-harmless") == ["close-twice-throws"]
+    assert [m.id for m in report.survivors] == ["close-leaves-readers"]
+    assert report.ok
+    text = render(report)
+    assert "close/second-call-harmless (1): close-twice-throws" in text
+    assert "SURVIVED" not in text and "survivors" not in text
+    assert "mutation gate PASS (selected cases): 1/1 case(s) kill a mutant; 1 of 2 mutants " \
+           "left to other cases" in text
+
+
+def test_case_mode_fails_on_a_case_that_kills_nothing_and_says_what_to_do(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sockets_conformance.__main__ import main
+
+    argv = ["mutants", "--case", "streams/empty-write", "--mutant", "default-port-443",
+            "--jobs", "1"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "streams/empty-write (0): -" in out
+    assert "catches none of the 1 mutant(s) run (--mutant" in out
+    assert "Add a mutant that breaks the behaviour it checks" in out
+    assert f"an exemption with the reason in spec/{EXEMPTIONS.name}" in out
+    # with an exemption the same run passes, and says why the case is exempt
+    exempt = tmp_path / "exemptions.yaml"
+    exempt.write_text("exemptions:\n  - case: streams/empty-write\n"
+                      "    reason: made up for this test, long enough to count\n")
+    report = run_gate(case_patterns=["streams/empty-write"], mutant_ids=["default-port-443"],
+                      exemptions_path=exempt, jobs=1)
+    assert report.ok
+    assert "streams/empty-write: exempt: made up for this test" in render(report)
+    # a pattern that matches no case is a problem, not a vacuous pass
+    report = run_gate(case_patterns=["no-such/case"], mutant_ids=["default-port-443"],
+                      jobs=1)
+    assert not report.ok and report.problems == ["no case matches 'no-such/case'"]
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
@@ -158,7 +205,7 @@ def test_gate_reports_a_mirror_that_drifted(monkeypatch: pytest.MonkeyPatch) -> 
     """If mirror.py stopped matching the reference, mutants built on it would differ in
     more than their bug: the gate must say so and stop (the workers are forked, so they
     see the patched control)."""
-    from harness import mutation
+    from sockets_conformance import mutation
 
     monkeypatch.setattr(mutation, "Mirror", by_id("close-skips-flush").socket_class)
     report = run_gate(mutant_ids=["close-skips-flush"],

@@ -4,7 +4,7 @@ Each fast path found by profiling (README, "Performance") is checked here agains
 definition it replaced, on seeded random inputs: the peer's chunked buffer against a
 bytearray, the spliced request line against json.dumps, the one-pass base64 check against
 the schema's pattern, the bounded byte preview against the whole-payload one. Then a small
-run of each part of `python -m harness bench`.
+run of each part of `python -m sockets_conformance bench`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import random
 import re
 import time
 
-from harness import bench
-from harness import driver as drv
-from harness.loader import load_case
-from harness.paths import CASES
-from harness.results import Status
-from harness.values import show
-from servers.puppet import ChunkBuffer
+from sockets_conformance import bench
+from sockets_conformance import driver as drv
+from sockets_conformance.loader import load_case
+from sockets_conformance.paths import CASES
+from sockets_conformance.results import Status
+from sockets_conformance.servers.puppet import ChunkBuffer
+from sockets_conformance.values import show
 
 MiB = 1024 * 1024
 
@@ -100,7 +100,7 @@ def test_fast_base64_check_is_the_schema_pattern() -> None:
 
 
 def _show_whole(value: bytes, limit: int = 80) -> str:
-    """harness.values.show for bytes as it was: the whole payload decoded."""
+    """sockets_conformance.values.show for bytes as it was: the whole payload decoded."""
     try:
         text = value.decode()
         body = repr(text if len(text) <= limit else text[:limit] + "…")
@@ -159,7 +159,7 @@ def test_bench_transfers_and_raw_baseline() -> None:
 
 
 def test_replies_checked_by_hand_are_valid_by_the_schema() -> None:
-    """harness.driver checks the common replies by hand and leaves the rest to jsonschema:
+    """The driver client checks the common replies by hand and leaves the rest to jsonschema:
     whatever the hand check accepts, the schema must accept too (else a broken driver
     would pass); and it must recognise the common replies (else it saves nothing)."""
     from tests.test_robustness import malformed_reply, random_reply, random_value

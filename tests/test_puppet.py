@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from servers.puppet import ClosedPort, PeerFailure, PeerTimeout, PuppetPeer
+from sockets_conformance.servers.puppet import ClosedPort, PeerFailure, PeerTimeout, PuppetPeer
 
 
 async def _pair() -> tuple[PuppetPeer, asyncio.StreamReader, asyncio.StreamWriter]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from harness.paths import ROOT
+from sockets_conformance.paths import ROOT
 
 CASE = "cases/defaults/secure-transport-off.yaml"
 

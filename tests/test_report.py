@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from sockets_conformance import matrix, reportgen
+from sockets_conformance.paths import ROOT
+from sockets_conformance.requirements import catalogue
 
-from harness import matrix, reportgen
-from harness.paths import ROOT
-from harness.requirements import catalogue
 from tests import browser
 
 

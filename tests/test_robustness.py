@@ -32,15 +32,15 @@ from typing import Any
 
 import pytest
 import yaml
+from sockets_conformance import driver as drv
+from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
+from sockets_conformance.loader import load_case
+from sockets_conformance.model import Case
+from sockets_conformance.paths import CASES, ROOT
+from sockets_conformance.report import render
+from sockets_conformance.results import CaseResult, Status
+from sockets_conformance.runner import Settings, run_case
 
-from adapters.reference.adapter import ReferenceAdapter
-from harness import driver as drv
-from harness.loader import load_case
-from harness.model import Case
-from harness.paths import CASES, ROOT
-from harness.report import render
-from harness.results import CaseResult, Status
-from harness.runner import Settings, run_case
 from tests.case_texts import HANG
 from tests.processes import alive, wait_for
 
@@ -389,7 +389,7 @@ def test_interrupted_node_run_leaves_no_node(tmp_path: Path, how: signal.Signals
     log = tmp_path / "wire.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT), drv.LOG_ENV: str(log)}
     run = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                            "-p", "harness.plugin", "--adapter=node",
+                            "-p", "sockets_conformance.plugin", "--adapter=node",
                             "--timeout-multiplier=10", str(folder / "hang.yaml")],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness.adapter import AdapterError, CaseContext, ImplementationInfo
-from harness.loader import load_case
-from harness.model import Case
-from harness.requirements import catalogue
-from harness.results import Status
-from harness.runner import Settings, run_case
-from harness.values import (
+from sockets_conformance.adapter import AdapterError, CaseContext, ImplementationInfo
+from sockets_conformance.loader import load_case
+from sockets_conformance.model import Case
+from sockets_conformance.requirements import catalogue
+from sockets_conformance.results import Status
+from sockets_conformance.runner import Settings, run_case
+from sockets_conformance.values import (
     UNDEFINED,
     AwaitReply,
     CallReply,

@@ -21,13 +21,12 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-
-from harness.adapter import CaseContext
-from harness.loader import load_case
-from harness.runner import Runner, Settings
-from servers import certs
-from servers.puppet import Connection, PeerFailure, PuppetPeer
-from servers.tls import TlsState
+from sockets_conformance.adapter import CaseContext
+from sockets_conformance.loader import load_case
+from sockets_conformance.runner import Runner, Settings
+from sockets_conformance.servers import certs
+from sockets_conformance.servers.puppet import Connection, PeerFailure, PuppetPeer
+from sockets_conformance.servers.tls import TlsState
 
 T = 5.0  # an upper bound for waits that normally end in milliseconds
 

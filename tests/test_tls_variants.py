@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sockets_conformance.loader import load_case
 
-from harness.loader import load_case
 from tests import tls_variants
 from tests.test_variants import CASES, run_cases
 

@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from sockets_conformance.loader import load_case
 
-from harness.loader import load_case
 from tests import variants
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from sockets_conformance.paths import ROOT
 
-from harness.paths import ROOT
 from tests.case_texts import HANG
 from tests.processes import wait_for
 
@@ -67,7 +67,7 @@ def write_cases(folder: Path, names: list[str], hang: bool = False) -> list[str]
 def command(*args: str) -> list[str]:
     # The cases live outside the project, so load the plugin by name (PYTHONPATH below).
     return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-            "harness.plugin", "--adapter=workerd", *args]
+            "sockets_conformance.plugin", "--adapter=workerd", *args]
 
 
 @pytest.fixture(autouse=True)

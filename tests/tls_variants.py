@@ -23,9 +23,10 @@ import dataclasses
 import ssl
 from typing import Any
 
-from adapters.reference.js import JSError, type_error
-from adapters.reference.socket import Socket
-from adapters.reference.tls import TlsLayer, client_context
+from sockets_conformance.adapters.reference.js import JSError, type_error
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference.tls import TlsLayer, client_context
+
 from tests.variants import _factory
 
 # ----------------------------------------------------------------------------------------

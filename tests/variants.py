@@ -22,16 +22,16 @@ import asyncio
 import contextlib
 from typing import Any, ClassVar
 
-from adapters.reference.adapter import ReferenceAdapter
-from adapters.reference.js import JSError, promise, rejected, settle, type_error
-from adapters.reference.socket import (
+from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
+from sockets_conformance.adapters.reference.js import JSError, promise, rejected, settle, type_error
+from sockets_conformance.adapters.reference.socket import (
     READ_HIGH_WATER,
     WRITABLE_CLOSING,
     Socket,
     State,
     Wire,
 )
-from adapters.reference.streams import (
+from sockets_conformance.adapters.reference.streams import (
     LOCKED_READER,
     LOCKED_WRITER,
     ReadableStream,
@@ -39,7 +39,7 @@ from adapters.reference.streams import (
     WritableStream,
     Writer,
 )
-from harness.values import UNDEFINED
+from sockets_conformance.values import UNDEFINED
 
 # ----------------------------------------------------------------------------------------
 # half-open

@@ -1,11 +1,12 @@
 """Starts the Node.js driver: `--adapter node` (and `--node-module PATH`).
 
-    python -m adapters.node.launch [--module PATH_OR_PACKAGE] [--features a,b]
+    python -m sockets_conformance.adapters.node.launch [--module PATH_OR_PACKAGE] [--features a,b]
 
-runs the same driver by hand (or as `--adapter "driver:python -m adapters.node.launch"`):
+runs the same driver by hand (or as
+`--adapter "driver:python -m sockets_conformance.adapters.node.launch"`):
 it replaces itself with `node stdio.mjs ...`, so no Python process stays in between.
 The checks here exist to turn "node exited with code 1" into a sentence that says what to
-do: install Node.js, or run `npm ci --prefix adapters/node`.
+do: install Node.js, or install the npm package from the lockfile beside this file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.driver import DriverAdapter
+from sockets_conformance.driver import DriverAdapter
+from sockets_conformance.paths import npm_install_command
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "stdio.mjs"
@@ -50,9 +52,8 @@ def command(module: str | None = None, features: str | None = None) -> list[str]
     argv = [node, str(DRIVER)]
     if module is None:
         if not (HERE / "node_modules" / DEFAULT_PACKAGE / "package.json").exists():
-            where = HERE.relative_to(Path.cwd()) if HERE.is_relative_to(Path.cwd()) else HERE
             raise LaunchError(f"{DEFAULT_PACKAGE} is not installed: run "
-                              f"`npm ci --prefix {where}`")
+                              f"`{npm_install_command(HERE)}`")
     else:
         path = Path(module)
         if module.startswith((".", "/")) or path.exists():
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         elif flag == "--features" and args:
             features = args.pop(0)
         else:
-            sys.exit(f"usage: python -m adapters.node.launch [--module PATH] [--features a,b]"
+            sys.exit(f"usage: python -m sockets_conformance.adapters.node.launch "
+                     f"[--module PATH] [--features a,b]"
                      f" (got {flag!r})")
     try:
         argv_ = command(module, features)

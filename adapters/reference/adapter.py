@@ -11,10 +11,10 @@ import asyncio
 import itertools
 from typing import Any
 
-from harness.adapter import CaseContext, ImplementationInfo
-from harness.guard import Guard
-from harness.guard import install as install_guard
-from harness.values import (
+from sockets_conformance.adapter import CaseContext, ImplementationInfo
+from sockets_conformance.guard import Guard
+from sockets_conformance.guard import install as install_guard
+from sockets_conformance.values import (
     UNDEFINED,
     AwaitReply,
     CallReply,

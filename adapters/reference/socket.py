@@ -16,7 +16,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.values import UNDEFINED
+from sockets_conformance.values import UNDEFINED
 
 from . import address as addr
 from . import egress, limits

@@ -1,6 +1,6 @@
 """The reference implementation as a driver: spec/adapter-protocol.md over stdin/stdout.
 
-    pytest --adapter "driver:python -m adapters.reference.stdio_driver"
+    pytest --adapter "driver:python -m sockets_conformance.adapters.reference.stdio_driver"
 
 runs the suite exactly as `--adapter reference` does, but through the protocol: it is the
 proof that the protocol carries everything a case needs, and the smallest complete driver
@@ -15,10 +15,10 @@ import json
 import sys
 from typing import IO, Any
 
-from adapters.reference.adapter import ReferenceAdapter, ReferenceScope
-from harness.adapter import CaseContext
-from harness.driver import LINE_LIMIT, PROTOCOL_VERSION, decode, encode
-from harness.values import Fulfilled, Pending, Rejected, Returned
+from sockets_conformance.adapter import CaseContext
+from sockets_conformance.adapters.reference.adapter import ReferenceAdapter, ReferenceScope
+from sockets_conformance.driver import LINE_LIMIT, PROTOCOL_VERSION, decode, encode
+from sockets_conformance.values import Fulfilled, Pending, Rejected, Returned
 
 
 class ProtocolFailure(Exception):

@@ -1,6 +1,6 @@
 """The workerd driver: spec/adapter-protocol.md on stdio, carried to a Worker in workerd.
 
-  pytest --adapter workerd     (= driver:python -m adapters.workerd.launch)
+  pytest --adapter workerd     (= driver:python -m sockets_conformance.adapters.workerd.launch)
 
 The harness's driver client (harness/driver.py) starts this process once per pytest worker
 and speaks the protocol to it on stdin/stdout, as to any driver. This process runs workerd

@@ -9,14 +9,14 @@ live with the harness. Nothing in adapters/reference imports them.
 
 Each mutant (base.Mutant) has a short id, a one-line description and its code: a Socket
 subclass, or a replacement address / options parser, reaching only the behaviour its
-description names. `python -m harness mutants` (harness/mutation.py) runs every case
+description names. `python -m sockets_conformance mutants` (harness/mutation.py) runs every case
 against every mutant; `catalogue()` is its list. One mutant can also be run like any
 implementation, e.g.
 
-    pytest cases/close --adapter python:harness.mutants:close_leaves_readers
+    pytest cases/close --adapter python:sockets_conformance.mutants:close_leaves_readers
 
 To add a mutant: write it in the module of its area (or a new module listed in AREAS)
-with @socket_mutant / parser_mutant, run `python -m harness mutants --mutant <id>` and
+with @socket_mutant / parser_mutant, run `python -m sockets_conformance mutants --mutant <id>` and
 make sure some case kills it; if none does, write the case that would. A bug that leaves
 out one step of a larger reference method uses that method's copy in mirror.py with the
 step switched off, rather than a copy of its own that would go stale.
@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from harness.mutants.base import REGISTRY, Mutant, MutantAdapter
+from sockets_conformance.mutants.base import REGISTRY, Mutant, MutantAdapter
 
 # Modules holding mutants, in the order the matrix lists them.
 AREAS = ("half_open", "close", "errors", "opened", "address", "egress", "streams", "locks",
@@ -39,7 +39,7 @@ __all__ = ["AREAS", "Mutant", "MutantAdapter", "by_id", "catalogue"]
 def catalogue() -> list[Mutant]:
     """Every mutant, area by area, in definition order."""
     for area in AREAS:
-        importlib.import_module(f"harness.mutants.{area}")
+        importlib.import_module(f"sockets_conformance.mutants.{area}")
     return list(REGISTRY.values())
 
 
@@ -51,7 +51,7 @@ def by_id(mutant_id: str) -> Mutant:
 
 
 def __getattr__(name: str) -> Any:
-    """`python:harness.mutants:<id with underscores>` factories for --adapter."""
+    """`python:sockets_conformance.mutants:<id with underscores>` factories for --adapter."""
     try:
         mutant = by_id(name)
     except KeyError:

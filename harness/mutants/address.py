@@ -1,5 +1,5 @@
 """Mutants of address and option validation in connect() (replacements for
-adapters.reference.address.parse and Options.parse, each the reference with one slip)."""
+adapters/reference/address.py's parse and Options.parse, each the reference with one slip)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.reference import address as addr
-from adapters.reference.js import JSError, type_error
-from adapters.reference.socket import BAD_SECURE_TRANSPORT, Options, _js_string
-from harness.mutants.base import parser_mutant
-from harness.values import UNDEFINED
+from sockets_conformance.adapters.reference import address as addr
+from sockets_conformance.adapters.reference.js import JSError, type_error
+from sockets_conformance.adapters.reference.socket import BAD_SECURE_TRANSPORT, Options, _js_string
+from sockets_conformance.mutants.base import parser_mutant
+from sockets_conformance.values import UNDEFINED
 
 
 def _port_range_error(address: Any) -> addr.Address:

@@ -3,9 +3,9 @@
 A mutant is the reference implementation with one realistic bug. The bug is injected at one
 of three seams, all of them the reference's own, so the reference stays untouched:
 
-- `socket_class`: a subclass of adapters.reference.socket.Socket (most bugs: the state
-  machine, close(), startTls(), the egress policy hook, the streams a socket builds);
-- `parse_address`: a replacement for adapters.reference.address.parse (validation bugs);
+- `socket_class`: a subclass of the reference's Socket (most bugs: the state machine,
+  close(), startTls(), the egress policy hook, the streams a socket builds);
+- `parse_address`: a replacement for the reference's address.parse (validation bugs);
 - `parse_options`: a replacement for Options.parse (secureTransport / allowHalfOpen bugs).
 
 `MutantAdapter` is the reference adapter with those seams swapped in; it installs the
@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from adapters.reference import address as addr
-from adapters.reference.adapter import ReferenceAdapter, ReferenceScope
-from adapters.reference.socket import Options, Socket
-from harness.adapter import CaseContext
-from harness.guard import install as install_guard
-from harness.values import UNDEFINED
+from sockets_conformance.adapter import CaseContext
+from sockets_conformance.adapters.reference import address as addr
+from sockets_conformance.adapters.reference.adapter import ReferenceAdapter, ReferenceScope
+from sockets_conformance.adapters.reference.socket import Options, Socket
+from sockets_conformance.guard import install as install_guard
+from sockets_conformance.values import UNDEFINED
 
 # behaviour: only a failing step counts as a kill (FAIL / TIMEOUT / ERROR, or a SHOULD
 #            requirement broken); a different message is not a kill.
@@ -51,8 +51,8 @@ class Mutant:
 
     @property
     def factory_name(self) -> str:
-        """The attribute of harness.mutants that builds its adapter, for
-        `pytest --adapter python:harness.mutants:<factory_name>`."""
+        """The attribute of sockets_conformance.mutants that builds its adapter, for
+        `pytest --adapter python:sockets_conformance.mutants:<factory_name>`."""
         return self.id.replace("-", "_")
 
     def differs_from_reference(self) -> bool:
@@ -99,7 +99,7 @@ def register(mutant: Mutant) -> Mutant:
 def socket_mutant(mutant_id: str, description: str, *,
                   kind: Kind = "behaviour") -> Callable[[type[Socket]], type[Socket]]:
     """Class decorator: register a Socket subclass as a mutant. The area is the module's
-    last name (harness.mutants.close -> close)."""
+    last name (sockets_conformance.mutants.close -> close)."""
 
     def wrap(cls: type[Socket]) -> type[Socket]:
         register(Mutant(mutant_id, description, cls.__module__.rsplit(".", 1)[-1],

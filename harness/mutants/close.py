@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from adapters.reference.js import promise, type_error
-from adapters.reference.socket import Socket
-from harness.mutants.base import socket_mutant
-from harness.mutants.mirror import close_call, close_steps
+from sockets_conformance.adapters.reference.js import promise, type_error
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.mutants.base import socket_mutant
+from sockets_conformance.mutants.mirror import close_call, close_steps
 
 
 @socket_mutant("close-leaves-readers",

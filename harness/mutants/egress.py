@@ -14,11 +14,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from adapters.reference import egress
-from adapters.reference.address import Address
-from adapters.reference.socket import Socket
-from harness.mutants.base import socket_mutant
-from harness.ranges import cloudflare
+from sockets_conformance.adapters.reference import egress
+from sockets_conformance.adapters.reference.address import Address
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.mutants.base import socket_mutant
+from sockets_conformance.ranges import cloudflare
 
 
 def _plain_ip(host: str) -> egress.IPAddress | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.reference.js import JSError, promise, settle, type_error
-from adapters.reference.socket import Socket
-from harness.mutants.base import socket_mutant
-from harness.mutants.mirror import MirrorWire, WireMutant, close_steps
+from sockets_conformance.adapters.reference.js import JSError, promise, settle, type_error
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.mutants.base import socket_mutant
+from sockets_conformance.mutants.mirror import MirrorWire, WireMutant, close_steps
 
 
 @socket_mutant("refused-closed-pending",

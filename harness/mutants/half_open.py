@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.reference.socket import Options, Socket, State
-from harness.mutants.base import parser_mutant, socket_mutant
-from harness.mutants.mirror import finish_after_eof_steps
+from sockets_conformance.adapters.reference.socket import Options, Socket, State
+from sockets_conformance.mutants.base import parser_mutant, socket_mutant
+from sockets_conformance.mutants.mirror import finish_after_eof_steps
 
 
 @socket_mutant("half-open-ignored",

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.reference.socket import Socket
-from adapters.reference.streams import ReadableStream, Reader, WritableStream, Writer
-from harness.mutants.base import retype, socket_mutant
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference.streams import (
+    ReadableStream,
+    Reader,
+    WritableStream,
+    Writer,
+)
+from sockets_conformance.mutants.base import retype, socket_mutant
 
 
 class _UnlockedReadable(ReadableStream):

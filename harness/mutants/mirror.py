@@ -20,9 +20,9 @@ import dataclasses
 import ssl
 from typing import Any, ClassVar
 
-from adapters.reference import limits
-from adapters.reference.js import JSError, promise, settle, type_error
-from adapters.reference.socket import (
+from sockets_conformance.adapters.reference import limits
+from sockets_conformance.adapters.reference.js import JSError, promise, settle, type_error
+from sockets_conformance.adapters.reference.socket import (
     DETACH_LOCKED_READER,
     LOST,
     READABLE_CLOSING,
@@ -35,9 +35,9 @@ from adapters.reference.socket import (
     State,
     Wire,
 )
-from adapters.reference.streams import LOCKED_WRITER, Reader, Writer
-from adapters.reference.tls import client_context
-from harness.values import UNDEFINED
+from sockets_conformance.adapters.reference.streams import LOCKED_WRITER, Reader, Writer
+from sockets_conformance.adapters.reference.tls import client_context
+from sockets_conformance.values import UNDEFINED
 
 # startTls()'s synchronous checks, in the reference's (workerd's) order.
 START_TLS_CHECKS = ("tls-socket", "closed", "option", "twice")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, ClassVar
 
-from adapters.reference import address as addr
-from adapters.reference.js import settle
-from adapters.reference.socket import Socket
-from harness.mutants.base import parser_mutant, socket_mutant
-from harness.mutants.mirror import connect_steps
-from harness.values import UNDEFINED
+from sockets_conformance.adapters.reference import address as addr
+from sockets_conformance.adapters.reference.js import settle
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.mutants.base import parser_mutant, socket_mutant
+from sockets_conformance.mutants.mirror import connect_steps
+from sockets_conformance.values import UNDEFINED
 
 
 @socket_mutant("socket-info-ip-only",

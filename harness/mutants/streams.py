@@ -7,11 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from adapters.reference.js import promise
-from adapters.reference.socket import Socket
-from adapters.reference.streams import WritableStream
-from harness.mutants.base import retype, socket_mutant
-from harness.mutants.mirror import MirrorWire, WireMutant
+from sockets_conformance.adapters.reference.js import promise
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference.streams import WritableStream
+from sockets_conformance.mutants.base import retype, socket_mutant
+from sockets_conformance.mutants.mirror import MirrorWire, WireMutant
 
 READ_CHUNK = 64 * 1024
 SEND_CAP = 1024 * 1024

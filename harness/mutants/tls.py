@@ -6,10 +6,10 @@ import dataclasses
 import ssl
 from typing import Any, ClassVar
 
-from adapters.reference.socket import Socket
-from adapters.reference.tls import client_context
-from harness.mutants.base import socket_mutant
-from harness.mutants.mirror import (
+from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference.tls import client_context
+from sockets_conformance.mutants.base import socket_mutant
+from sockets_conformance.mutants.mirror import (
     START_TLS_CHECKS,
     detach_steps,
     handshake_steps,

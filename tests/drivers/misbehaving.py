@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from adapters.reference.stdio_driver import StdioDriver
+from sockets_conformance.adapters.reference.stdio_driver import StdioDriver
 
 MODES = ("bad-schema", "wrong-id", "unsolicited", "not-json", "crash", "hang", "hang-await",
          "error-reply", "wrong-version", "stubborn")
