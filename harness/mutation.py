@@ -26,10 +26,8 @@ How, and why that way:
   with failures the reference has too. The "pending" window is set on its own (default
   0.05 s): it bounds how long a case watches for something that must not happen, and
   passing cases pay it in full.
-- Two controls run first: the reference, and harness/mutants/mirror.py's copy of it with
-  nothing left out (the mirror is what many mutants are built from; if it drifted from
-  the reference, their bugs would not be the only difference). A control that fails once
-  gets one more run. After the matrix, one kill of each mutant is run again: a mutant
+- The reference runs first, as the control; a case that fails there once gets one more
+  run. After the matrix, one kill of each mutant is run again: a mutant
   counts as killed only by a kill that repeats, never by one run that timed out because
   the machine was busy.
 - The guard (harness/guard.py) is installed in every worker before any case runs, and each
@@ -67,7 +65,6 @@ from sockets_conformance.guard import install as install_guard
 from sockets_conformance.lint import load_all
 from sockets_conformance.model import Case
 from sockets_conformance.mutants import Mutant, catalogue
-from sockets_conformance.mutants.mirror import Mirror
 from sockets_conformance.paths import SPEC
 from sockets_conformance.results import CaseResult, Status
 from sockets_conformance.runner import Settings, run_case
@@ -80,8 +77,7 @@ DEFAULT_PENDING = 0.05
 # 2 per core 156 s, 4 per core 128 s; 2 keeps the reference's big transfers well inside
 # their reduced timeouts.
 DEFAULT_JOBS_PER_CORE = 2
-REFERENCE = "reference"   # the ids under which the controls run: the reference itself,
-MIRROR = "mirror"         # and harness/mutants/mirror.py's copy of it with nothing left out
+REFERENCE = "reference"   # the id under which the control runs
 
 FAILED = frozenset({Status.FAIL, Status.TIMEOUT, Status.ERROR})
 
@@ -159,10 +155,6 @@ def _adapter(mutant_id: str) -> Adapter:
     if mutant_id not in _WORKER.adapters:
         if mutant_id == REFERENCE:
             adapter: Adapter = ReferenceAdapter()
-        elif mutant_id == MIRROR:
-            # Through a MutantAdapter, so that its connect() is checked for drift too.
-            adapter = Mutant(MIRROR, "the reference rebuilt from mirror.py", "mirror",
-                             socket_class=Mirror).adapter()
         else:
             adapter = _mutants()[mutant_id].adapter()
         _WORKER.runner.run(adapter.start())
@@ -226,7 +218,6 @@ class GateReport:
     mutants: list[Mutant]
     cases: list[str]                                  # case ids that took part
     baseline: dict[str, Outcome]                      # case -> the reference's outcome
-    mirror: dict[str, Outcome]                        # case -> the mirror's outcome
     outcomes: dict[tuple[str, str], Outcome]          # (mutant, case) -> outcome
     exemptions: dict[str, str]
     full: bool                                        # the whole catalogue ran
@@ -334,7 +325,7 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
     settings = Settings(timeout_multiplier=timeout_multiplier,
                         pending_window=pending_window / timeout_multiplier)
     jobs = max(1, jobs or DEFAULT_JOBS_PER_CORE * (os.cpu_count() or 1))
-    report = GateReport(mutants, [], {}, {}, {}, exemptions,
+    report = GateReport(mutants, [], {}, {}, exemptions,
                         full=not mutant_ids and not case_patterns and cases_root is None,
                         case_mode=bool(case_patterns), all_mutants=not mutant_ids,
                         problems=problems, jobs=jobs, settings=settings)
@@ -342,14 +333,13 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
     context = multiprocessing.get_context("fork" if "fork" in
                                           multiprocessing.get_all_start_methods() else None)
     with context.Pool(jobs, _init_worker, (cases, settings)) as pool:
-        _say(progress, f"controls: the reference and its mirror, {len(cases)} cases")
-        controls = [(control, c.id) for c in cases for control in (REFERENCE, MIRROR)]
+        _say(progress, f"control: the reference, {len(cases)} cases")
+        controls = [(REFERENCE, c.id) for c in cases]
         for outcome in pool.imap_unordered(_run_pair, controls):
             _control(report, outcome)
         # A control that fails once under load gets one more run: a case the reference
         # passes only sometimes is reported (kills are confirmed below anyway).
-        again = [(o.mutant, o.case) for o in [*report.baseline.values(),
-                                              *report.mirror.values()]
+        again = [(o.mutant, o.case) for o in report.baseline.values()
                  if o.status not in (Status.PASS.value, Status.NOT_APPLICABLE.value)]
         for outcome in pool.imap_unordered(_run_pair, again):
             if outcome.status == Status.PASS.value:
@@ -358,16 +348,12 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
             _control(report, outcome)
         ids = [c.id for c in cases]
         for case_id in ids:
-            base, mirror = report.baseline[case_id], report.mirror[case_id]
+            base = report.baseline[case_id]
             if base.status == Status.NOT_APPLICABLE.value:
                 report.not_applicable[case_id] = base.message
             elif base.status != Status.PASS.value:
                 report.problems.append(f"{case_id} is {base.status} against the reference, "
                                        f"so no mutant can be judged by it: {base.message}")
-            elif mirror.status != Status.PASS.value:
-                report.problems.append(
-                    f"harness/mutants/mirror.py no longer matches the reference: {case_id} "
-                    f"is {mirror.status} against the mirror: {mirror.message}")
         report.cases = [c for c in ids if c not in report.not_applicable]
         if report.problems:
             report.seconds = time.perf_counter() - started
@@ -396,7 +382,7 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
 
 
 def _control(report: GateReport, outcome: Outcome) -> None:
-    (report.baseline if outcome.mutant == REFERENCE else report.mirror)[outcome.case] = outcome
+    report.baseline[outcome.case] = outcome
 
 
 def _confirm_kills(report: GateReport, pool: Any, progress: TextIO | None) -> None:

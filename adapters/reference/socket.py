@@ -14,7 +14,7 @@ import dataclasses
 import enum
 import ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sockets_conformance.values import UNDEFINED
 
@@ -22,12 +22,12 @@ from . import address as addr
 from . import egress, limits
 from .js import JSError, promise, settle, type_error
 from .streams import LOCKED_WRITER, ReadableStream, Reader, WritableStream, Writer
-from .tls import TlsLayer, client_context
+from .tls import client_context
+from .wire import LOST, Wire
 
 CONNECT_FAILED = "proxy request failed, cannot connect to the specified address"
 HTTP_HINT = (". It looks like you might be trying to connect to a HTTP-based service"
              " — consider using fetch instead")
-LOST = "Network connection lost."
 STREAM_CANCELLED = "Stream was cancelled."
 READABLE_CLOSING = "This ReadableStream belongs to an object that is closing."
 WRITABLE_CLOSING = "This WritableStream belongs to an object that is closing."
@@ -40,7 +40,6 @@ TLS_TWICE = ("startTls has already been called on this socket, or the socket was
              "over RPC.")
 # workerd's ReadableStream::detach() on a locked stream (startTls() with a reader held)
 DETACH_LOCKED_READER = "The ReadableStream has been locked to a reader."
-READ_HIGH_WATER = 256 * 1024
 
 
 class State(enum.Enum):
@@ -102,123 +101,25 @@ def _js_string(value: Any) -> str:
     return str(value)
 
 
-class Wire(asyncio.Protocol):
-    """The TCP connection: buffers what arrives, pauses the kernel socket past a high-water
-    mark, and lets writers wait for the send buffer to drain."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.eof = False
-        self.error: BaseException | None = None
-        self.lost = False
-        self.on_lost: Any = None
-        self._changed = asyncio.Event()
-        self._can_write = asyncio.Event()
-        self._can_write.set()
-        self._paused = False
-        self.tls: TlsLayer | None = None
-        self.release_slot: Any = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        if self.tls is not None:
-            self.tls.feed(data)
-            return
-        self._plain(data)
-
-    def _plain(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > READ_HIGH_WATER and not self._paused and self.transport:
-            self._paused = True
-            self.transport.pause_reading()
-        self._changed.set()
-
-    def eof_received(self) -> bool:
-        if self.tls is not None:
-            self.tls.feed_eof()
-        self.eof = True
-        self._changed.set()
-        return True  # keep writing after the peer's FIN; the socket decides when to close
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        if self.release_slot is not None:  # the connection limit's slot (limits.py)
-            self.release_slot, release = None, self.release_slot
-            release()
-        self.lost, self.error = True, exc
-        self.eof = True
-        if self.tls is not None:
-            self.tls.connection_lost(JSError("Error", LOST))
-        self._changed.set()
-        self._can_write.set()
-        if self.on_lost is not None:
-            self.on_lost(exc)
-
-    def pause_writing(self) -> None:
-        self._can_write.clear()
-
-    def resume_writing(self) -> None:
-        self._can_write.set()
-
-    async def next_chunk(self) -> bytes | None:
-        while not self.buffer and not self.eof:
-            self._changed.clear()
-            await self._changed.wait()
-        if self.buffer:
-            chunk = bytes(self.buffer)
-            self.buffer.clear()
-            if self._paused and self.transport is not None and not self.lost:
-                self._paused = False
-                self.transport.resume_reading()
-            return chunk
-        if isinstance(self.error, Exception):
-            raise JSError("Error", LOST)
-        return None
-
-    async def write(self, data: bytes) -> None:
-        if self.lost or self.transport is None or self.transport.is_closing():
-            raise JSError("Error", LOST)
-        if self.tls is not None:
-            self.tls.write(data)
-        else:
-            self.transport.write(data)
-        await self._can_write.wait()
-        if isinstance(self.error, Exception):
-            raise JSError("Error", LOST)
-
-    def write_eof(self) -> None:
-        if self.tls is not None:
-            self.tls.write_eof()  # close_notify; TLS half-close keeps the TCP stream open
-        elif self.transport is not None and not self.transport.is_closing():
-            self.transport.write_eof()
-
-    def start_tls(self, context: ssl.SSLContext, hostname: str) -> asyncio.Future[None]:
-        """Switch to TLS from here on. Plaintext still unread is dropped, never decrypted:
-        after the upgrade point only the handshake may arrive."""
-        assert self.transport is not None
-        self.buffer.clear()
-        self.eof = self.lost
-        self.tls = TlsLayer(context, hostname, self._send_raw, self._plain, self._tls_eof)
-        self.tls.start()
-        return self.tls.handshake
-
-    def _send_raw(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def _tls_eof(self) -> None:
-        self.eof = True
-        self._changed.set()
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
-
-
 class Socket:
-    """What connect() returns. Public attribute names are the JavaScript ones."""
+    """What connect() returns. Public attribute names are the JavaScript ones.
+
+    The larger behaviours (connect, close, the end of the stream, startTls) are written as a
+    short method that calls one named step per thing workerd does, in workerd's order. Each
+    step is a seam: the mutation gate's faulty variants (harness/mutants/) override exactly
+    one step to leave it out or get it wrong, so no copy of a method exists anywhere.
+
+    Seams for variants:
+    - `WIRE`: the Wire class a new connection uses (its `_take_chunk`, `_send`, `_drained`);
+    - `TLS_CHECKS`: startTls()'s synchronous checks, by method name, in order;
+    - the steps of `_connect`, `close`/`_close`, `_finish_after_eof`, `_detach_for_tls`
+      and `_tls_context`, `_egress_refusal`, `_fail_connect`, `_on_eof`, `_on_lost`.
+    """
+
+    WIRE: ClassVar[type[Wire]] = Wire
+    TLS_CHECKS: ClassVar[tuple[str, ...]] = (
+        "_refuse_tls_socket", "_refuse_closed_socket", "_require_starttls_option",
+        "_refuse_second_start_tls")
 
     def __init__(self, address: addr.Address, options: Options, context: Any, *,
                  upgrade_from: Socket | None = None, tls_hostname: str | None = None) -> None:
@@ -234,7 +135,7 @@ class Socket:
         self._tls_refused: JSError | None = None  # why the old socket could not let go
         self._tls_hostname = tls_hostname or address.connect_host
         # A socket made by startTls() takes over the same connection.
-        self._wire = upgrade_from._wire if upgrade_from is not None else Wire()
+        self._wire = upgrade_from._wire if upgrade_from is not None else self.WIRE()
         self._wire.on_lost = self._on_lost
         self._connected = promise()
         self.readable = ReadableStream(self, on_eof=self._on_eof)
@@ -273,7 +174,16 @@ class Socket:
         if refused is not None:
             self._fail_connect(refused.message)
             return
-        # Six open connections per invocation; more wait their turn, never rejected.
+        if not await self._dial():
+            self._fail_connect()
+            return
+        if self._options.secure_transport == "on" and not await self._handshake():
+            return
+        self._open(self._address.text)
+
+    async def _dial(self) -> bool:
+        """The TCP connection, within the limit of six open connections per invocation
+        (more wait their turn, never rejected). False if it was refused."""
         limit = limits.for_context(self._context)
         if limit is not None:
             await limit.acquire()
@@ -284,25 +194,32 @@ class Socket:
         except OSError:
             if limit is not None:
                 limit.release()
-            self._fail_connect()
-            return
+            return False
         if limit is not None:
             if self._wire.lost:
                 limit.release()
             else:
                 self._wire.release_slot = limit.release
-        if self._options.secure_transport == "on" and not await self._handshake():
-            return
+        return True
+
+    def _open(self, remote_address: str) -> None:
+        """The connection is usable: queued writes go out, opened resolves."""
         self._to("connected")
         settle(self._connected, True)
-        settle(self.opened, {"remoteAddress": self._address.text})
+        self._resolve_opened(remote_address)
+
+    def _resolve_opened(self, remote_address: str) -> None:
+        settle(self.opened, {"remoteAddress": remote_address})
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """Verifies the chain against the run's CA and the certificate's name."""
+        return client_context(getattr(self._context, "ca_pem", None))
 
     async def _handshake(self) -> bool:
         """TLS client handshake on the wire; SNI and certificate name are the address's
         hostname (or TlsOptions.expectedServerHostname). A failure rejects opened/closed."""
-        ca_pem = getattr(self._context, "ca_pem", None)
         try:
-            await self._wire.start_tls(client_context(ca_pem), self._tls_hostname)
+            await self._wire.start_tls(self._tls_context(), self._tls_hostname)
         except JSError as exc:
             self._wire.close()
             self._fail_connect(exc.message)
@@ -320,36 +237,47 @@ class Socket:
             return
         if not await self._handshake():
             return
-        self._to("connected")
-        settle(self._connected, True)
-        settle(self.opened, {"remoteAddress": old._address.text})
+        self._open(old._address.text)
 
     async def _detach_for_tls(self) -> bool:
         """Flush pending writes, then make both streams unusable for good (locked, errored),
-        mark the socket upgraded and resolve closed. False if the connection never opened."""
+        mark the socket upgraded and resolve closed. False if the connection never opened.
+
+        workerd detaches the writable, then the readable, and cannot detach a stream the
+        caller still holds a writer or reader on: the upgrade stops there, the new socket's
+        closed rejects with that TypeError and the old socket stays un-upgraded (verified on
+        workerd 1.20261117.1). Real clients release both locks first."""
         try:
             await asyncio.shield(self._connected)
         except JSError:
             return False
         await self.writable.flush()
-        # workerd detaches the writable, then the readable, and cannot detach a stream the
-        # caller still holds a writer or reader on: the upgrade stops there, the new
-        # socket's closed rejects with that TypeError and the old socket stays un-upgraded
-        # (verified on workerd 1.20261117.1). Real clients release both locks first.
         if self.writable.writer is not None:
             self._tls_refused = type_error(LOCKED_WRITER)
             return False
-        self.writable.writer = Writer(self.writable)
-        self.writable.fail(type_error(WRITABLE_CLOSING))
+        self._detach_writable()
         if self.readable.reader is not None:
             self._tls_refused = type_error(DETACH_LOCKED_READER)
             return False
+        self._detach_readable()
+        self._mark_upgraded()
+        self._to("upgraded")
+        self._upgrade_resolves_closed()
+        return True
+
+    def _detach_writable(self) -> None:
+        self.writable.writer = Writer(self.writable)
+        self.writable.fail(type_error(WRITABLE_CLOSING))
+
+    def _detach_readable(self) -> None:
         self.readable.reader = Reader(self.readable)
         self.readable.fail(type_error(READABLE_CLOSING))
+
+    def _mark_upgraded(self) -> None:
         self._upgraded = True
-        self._to("upgraded")
+
+    def _upgrade_resolves_closed(self) -> None:
         settle(self.closed, UNDEFINED)
-        return True
 
     def _fail_upgrade(self, error: JSError) -> None:
         """startTls() could not take the connection over (a lock still held on the old
@@ -404,14 +332,24 @@ class Socket:
         self._spawn(self._finish_after_eof())
 
     async def _finish_after_eof(self) -> None:
+        await self._eof_closes_writable()
+        self._to("finished")
+        self._eof_closes_connection()
+        self._eof_resolves_closed()
+
+    async def _eof_closes_writable(self) -> None:
+        """writer.close() (FIN after what is queued), or the flush of one already closing."""
         if self.writable.state == "writable":
             done = self.writable.close()
             with contextlib.suppress(JSError):
                 await done
         else:
             await self.writable.flush()
-        self._to("finished")
+
+    def _eof_closes_connection(self) -> None:
         self._wire.close()
+
+    def _eof_resolves_closed(self) -> None:
         settle(self.closed, UNDEFINED)
 
     def _on_lost(self, exc: BaseException | None) -> None:
@@ -423,44 +361,80 @@ class Socket:
 
     # JS methods --------------------------------------------------------------------------
     def close(self) -> asyncio.Future[Any]:
+        """First call: a new promise, resolved when the close is done; later calls: closed.
+        Readers and writers fail at once; the connection goes once writes are flushed."""
         if self._close_promise is not None:
             return self.closed
         self._close_promise = promise()
         self._to("close")
-        self.readable.fail(type_error(READABLE_CLOSING))
-        self.writable.reject_writes_with = type_error(WRITABLE_CLOSING)
+        self._close_errors_readable()
+        self._close_refuses_writes()
         self._spawn(self._close())
         return self._close_promise
 
+    def _close_errors_readable(self) -> None:
+        self.readable.fail(type_error(READABLE_CLOSING))
+
+    def _close_refuses_writes(self) -> None:
+        self.writable.reject_writes_with = type_error(WRITABLE_CLOSING)
+
     async def _close(self) -> None:
+        await self._close_waits_for_opened()
+        await self._close_flushes_writes()
+        self._close_aborts_writable()
+        self._close_releases_connection()
+        self._to("closed")
+        self._close_resolves_closed()
+        self._close_resolves_its_promise()
+
+    async def _close_waits_for_opened(self) -> None:
         with contextlib.suppress(JSError):
             await asyncio.shield(self.opened)
+
+    async def _close_flushes_writes(self) -> None:
         await self.writable.flush()
+
+    def _close_aborts_writable(self) -> None:
         self.writable.abort(type_error(WRITABLE_CLOSING))
+
+    def _close_releases_connection(self) -> None:
         # after startTls() the connection belongs to the new socket, unless it never got it
         if not self._tls_started or self._tls_refused is not None:
             self._wire.close()
-        self._to("closed")
+
+    def _close_resolves_closed(self) -> None:
         settle(self.closed, UNDEFINED)
+
+    def _close_resolves_its_promise(self) -> None:
         assert self._close_promise is not None
         settle(self._close_promise, UNDEFINED)
 
     def startTls(self, options: Any = None) -> Socket:
-        """Checks in workerd's order: a TLS socket, a closed one, the wrong option, twice."""
-        if self._options.secure_transport == "on":
-            raise type_error(TLS_ON_TLS)
-        if self._upgraded or self._close_promise is not None or self.state in (
-                State.CLOSING, State.CLOSED, State.FAILED):
-            raise type_error(TLS_AFTER_CLOSE)
-        if self._options.secure_transport != "starttls":
-            raise type_error(TLS_NEEDS_OPTION)
-        if self._tls_started:
-            raise type_error(TLS_TWICE)
+        """The TLS_CHECKS in workerd's order, then a new socket over the same connection."""
+        for check in self.TLS_CHECKS:
+            getattr(self, check)()
         self._tls_started = True
         expected = options.get("expectedServerHostname") if isinstance(options, dict) else None
         tls_options = dataclasses.replace(self._options, secure_transport="on")
         return type(self)(self._address, tls_options, self._context, upgrade_from=self,
                           tls_hostname=expected if isinstance(expected, str) else None)
+
+    def _refuse_tls_socket(self) -> None:
+        if self._options.secure_transport == "on":
+            raise type_error(TLS_ON_TLS)
+
+    def _refuse_closed_socket(self) -> None:
+        if self._upgraded or self._close_promise is not None or self.state in (
+                State.CLOSING, State.CLOSED, State.FAILED):
+            raise type_error(TLS_AFTER_CLOSE)
+
+    def _require_starttls_option(self) -> None:
+        if self._options.secure_transport != "starttls":
+            raise type_error(TLS_NEEDS_OPTION)
+
+    def _refuse_second_start_tls(self) -> None:
+        if self._tls_started:
+            raise type_error(TLS_TWICE)
 
     def aclose_now(self) -> None:
         """Harness cleanup at the end of a case: drop everything without ceremony."""

@@ -18,8 +18,8 @@ implementation, e.g.
 To add a mutant: write it in the module of its area (or a new module listed in AREAS)
 with @socket_mutant / parser_mutant, run `python -m sockets_conformance mutants --mutant <id>` and
 make sure some case kills it; if none does, write the case that would. A bug that leaves
-out one step of a larger reference method uses that method's copy in mirror.py with the
-step switched off, rather than a copy of its own that would go stale.
+out one step of a larger reference method overrides that step (the reference's Socket lists
+its seams in its docstring): no mutant copies a method of the reference.
 """
 
 from __future__ import annotations

@@ -8,34 +8,33 @@ from typing import Any
 from sockets_conformance.adapters.reference.js import promise, type_error
 from sockets_conformance.adapters.reference.socket import Socket
 from sockets_conformance.mutants.base import socket_mutant
-from sockets_conformance.mutants.mirror import close_call, close_steps
 
 
 @socket_mutant("close-leaves-readers",
                "close() does not error the readable: a held reader just sees the end of "
                "the stream")
 class CloseLeavesReaders(Socket):
-    def close(self) -> asyncio.Future[Any]:
-        return close_call(self, fail_readable=False)
+    def _close_errors_readable(self) -> None:
+        pass
 
 
 @socket_mutant("close-leaves-writers",
                "close() leaves the writable alone: a held writer writes into the dead "
                "connection and gets a network error")
 class CloseLeavesWriters(Socket):
-    def close(self) -> asyncio.Future[Any]:
-        return close_call(self, reject_writes=False)
+    def _close_refuses_writes(self) -> None:
+        pass
 
-    async def _close(self) -> None:
-        await close_steps(self, abort_writable=False)
+    def _close_aborts_writable(self) -> None:
+        pass
 
 
 @socket_mutant("close-skips-flush",
                "close() aborts the writable at once: writes still queued are dropped, "
                "not flushed")
 class CloseSkipsFlush(Socket):
-    async def _close(self) -> None:
-        await close_steps(self, flush=False)
+    async def _close_flushes_writes(self) -> None:
+        pass
 
 
 @socket_mutant("close-twice-throws",
@@ -50,23 +49,23 @@ class CloseTwiceThrows(Socket):
 @socket_mutant("close-closed-pending",
                "close() resolves its own promise but never resolves closed")
 class CloseClosedPending(Socket):
-    async def _close(self) -> None:
-        await close_steps(self, settle_closed=False)
+    def _close_resolves_closed(self) -> None:
+        pass
 
 
 @socket_mutant("close-promise-pending",
                "close() resolves closed but the promise it returned never settles")
 class ClosePromisePending(Socket):
-    async def _close(self) -> None:
-        await close_steps(self, settle_promise=False)
+    def _close_resolves_its_promise(self) -> None:
+        pass
 
 
 @socket_mutant("close-keeps-connection",
                "close() settles everything but never closes the connection: the peer "
                "sees no FIN")
 class CloseKeepsConnection(Socket):
-    async def _close(self) -> None:
-        await close_steps(self, close_connection=False)
+    def _close_releases_connection(self) -> None:
+        pass
 
 
 @socket_mutant("close-strands-pending-read",
@@ -84,11 +83,23 @@ class CloseStrandsPendingRead(Socket):
                "close() before the connection is open resolves at once and never closes "
                "the connection that opens afterwards")
 class CloseBeforeOpenLeaks(Socket):
+    _before_open = False
+
     async def _close(self) -> None:
-        if not self._connected.done():
-            await close_steps(self, wait_opened=False, flush=False, close_connection=False)
-            return
+        self._before_open = not self._connected.done()
         await super()._close()
+
+    async def _close_waits_for_opened(self) -> None:
+        if not self._before_open:
+            await super()._close_waits_for_opened()
+
+    async def _close_flushes_writes(self) -> None:
+        if not self._before_open:
+            await super()._close_flushes_writes()
+
+    def _close_releases_connection(self) -> None:
+        if not self._before_open:
+            super()._close_releases_connection()
 
 
 @socket_mutant("close-replaces-closed",

@@ -6,8 +6,8 @@ import asyncio
 
 from sockets_conformance.adapters.reference.js import JSError, promise, settle, type_error
 from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference.wire import Wire
 from sockets_conformance.mutants.base import socket_mutant
-from sockets_conformance.mutants.mirror import MirrorWire, WireMutant, close_steps
 
 
 @socket_mutant("refused-closed-pending",
@@ -57,10 +57,10 @@ class RefusedCloseHangs(Socket):
             await asyncio.shield(self.opened)
         except JSError:
             return  # the bug: an early return that forgets the close promise
-        await close_steps(self)
+        await super()._close()
 
 
-class _ResetUnheardWire(MirrorWire):
+class _ResetUnheardWire(Wire):
     """Notes that the connection is gone, but wakes nobody when it went with an error."""
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -76,11 +76,11 @@ class _ResetUnheardWire(MirrorWire):
 @socket_mutant("reset-never-surfaces",
                "a reset by the peer is noticed by nobody: a pending read and closed stay "
                "pending")
-class ResetNeverSurfaces(WireMutant):
+class ResetNeverSurfaces(Socket):
     WIRE = _ResetUnheardWire
 
 
-class _ResetAsEofWire(MirrorWire):
+class _ResetAsEofWire(Wire):
     def connection_lost(self, exc: BaseException | None) -> None:
         super().connection_lost(None)
 
@@ -88,7 +88,7 @@ class _ResetAsEofWire(MirrorWire):
 @socket_mutant("reset-looks-like-eof",
                "a reset by the peer is reported as an ordinary end of stream (read "
                "fulfils done)")
-class ResetLooksLikeEof(WireMutant):
+class ResetLooksLikeEof(Socket):
     WIRE = _ResetAsEofWire
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from sockets_conformance.adapters.reference.socket import Options, Socket, State
 from sockets_conformance.mutants.base import parser_mutant, socket_mutant
-from sockets_conformance.mutants.mirror import finish_after_eof_steps
 
 
 @socket_mutant("half-open-ignored",
@@ -43,16 +42,19 @@ parser_mutant("half-open-default-true",
                "without allowHalfOpen, EOF resolves closed but never closes the writable "
                "(no FIN, later writes still succeed)")
 class EofKeepsWritable(Socket):
-    async def _finish_after_eof(self) -> None:
-        await finish_after_eof_steps(self, close_writable=False, close_connection=False)
+    async def _eof_closes_writable(self) -> None:
+        await self.writable.flush()
+
+    def _eof_closes_connection(self) -> None:
+        pass
 
 
 @socket_mutant("eof-closed-pending",
                "without allowHalfOpen, EOF closes the writable and sends FIN but never "
                "resolves closed")
 class EofClosedPending(Socket):
-    async def _finish_after_eof(self) -> None:
-        await finish_after_eof_steps(self, settle_closed=False)
+    def _eof_resolves_closed(self) -> None:
+        pass
 
 
 @socket_mutant("eof-closes-eagerly",

@@ -10,7 +10,6 @@ from sockets_conformance.adapters.reference import address as addr
 from sockets_conformance.adapters.reference.js import settle
 from sockets_conformance.adapters.reference.socket import Socket
 from sockets_conformance.mutants.base import parser_mutant, socket_mutant
-from sockets_conformance.mutants.mirror import connect_steps
 from sockets_conformance.values import UNDEFINED
 
 
@@ -64,8 +63,8 @@ parser_mutant("socket-info-ipv6-unbracketed",
                "opened settles only when the connection is first used (a read, a write, "
                "close()), not when it is made")
 class OpenedLazy(Socket):
-    async def _connect(self) -> None:
-        await connect_steps(self, settle_opened=False)
+    def _resolve_opened(self, remote_address: str) -> None:
+        pass
 
     def _touch(self) -> None:
         if self._connected.done() and self._connected.exception() is None:

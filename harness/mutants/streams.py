@@ -10,55 +10,64 @@ from typing import Any
 from sockets_conformance.adapters.reference.js import promise
 from sockets_conformance.adapters.reference.socket import Socket
 from sockets_conformance.adapters.reference.streams import WritableStream
+from sockets_conformance.adapters.reference.wire import Wire
 from sockets_conformance.mutants.base import retype, socket_mutant
-from sockets_conformance.mutants.mirror import MirrorWire, WireMutant
 
 READ_CHUNK = 64 * 1024
 SEND_CAP = 1024 * 1024
 
 
-class _ShortReadWire(MirrorWire):
-    READ_LIMIT = READ_CHUNK
-    DROP_REST = True
+class _ShortReadWire(Wire):
+    def _take_chunk(self) -> bytes:
+        chunk = bytes(self.buffer[:READ_CHUNK])
+        self.buffer.clear()
+        self._resume_reading()
+        return chunk
 
 
 @socket_mutant("read-drops-bytes",
                "a read returns at most 64 KiB but empties the whole receive buffer, "
                "dropping the rest")
-class ReadDropsBytes(WireMutant):
+class ReadDropsBytes(Socket):
     WIRE = _ShortReadWire
 
 
-class _RepeatAfterPauseWire(MirrorWire):
-    CONSUME_ON_RESUME = False
+class _RepeatAfterPauseWire(Wire):
+    def _take_chunk(self) -> bytes:
+        if not self._paused:
+            return super()._take_chunk()
+        self._resume_reading()
+        return bytes(self.buffer)  # the bug: the chunk stays in the buffer
 
 
 @socket_mutant("read-duplicates-chunk",
                "the read that resumes a paused connection returns its chunk without "
                "consuming it, so the next read delivers it again")
-class ReadDuplicatesChunk(WireMutant):
+class ReadDuplicatesChunk(Socket):
     WIRE = _RepeatAfterPauseWire
 
 
-class _TruncatingWire(MirrorWire):
-    SEND_CAP = SEND_CAP
+class _TruncatingWire(Wire):
+    def _send(self, data: bytes) -> None:
+        super()._send(data[:SEND_CAP])
 
 
 @socket_mutant("large-write-truncated",
                "a write sends only the first 1 MiB of its chunk (one send()'s worth) and "
                "fulfils as if all went")
-class LargeWriteTruncated(WireMutant):
+class LargeWriteTruncated(Socket):
     WIRE = _TruncatingWire
 
 
-class _EagerWire(MirrorWire):
-    WAIT_DRAIN = False
+class _EagerWire(Wire):
+    async def _drained(self) -> None:
+        pass
 
 
 @socket_mutant("no-backpressure",
                "a write fulfils as soon as it is handed to the transport, however full "
                "the send buffer is")
-class NoBackpressure(WireMutant):
+class NoBackpressure(Socket):
     WIRE = _EagerWire
 
 

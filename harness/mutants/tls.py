@@ -6,51 +6,44 @@ import dataclasses
 import ssl
 from typing import Any, ClassVar
 
-from sockets_conformance.adapters.reference.socket import Socket
-from sockets_conformance.adapters.reference.tls import client_context
+from sockets_conformance.adapters.reference.js import type_error
+from sockets_conformance.adapters.reference.socket import TLS_NEEDS_OPTION, Socket
 from sockets_conformance.mutants.base import socket_mutant
-from sockets_conformance.mutants.mirror import (
-    START_TLS_CHECKS,
-    detach_steps,
-    handshake_steps,
-    start_tls_call,
-)
 
 # ----------------------------------------------------------------------------------------
-# startTls()'s synchronous checks (mirror.START_TLS_CHECKS), one dropped or reordered
-
-
-class _Checked(Socket):
-    CHECKS: ClassVar[tuple[str, ...]] = START_TLS_CHECKS
-
-    def startTls(self, options: Any = None) -> Socket:
-        return start_tls_call(self, options, checks=self.CHECKS)
+# startTls()'s synchronous checks (Socket.TLS_CHECKS), one dropped, changed or reordered
 
 
 @socket_mutant("starttls-twice",
                "startTls() may be called again on the same socket (no already-called check)")
-class StartTlsTwice(_Checked):
-    CHECKS = ("tls-socket", "closed", "option")
+class StartTlsTwice(Socket):
+    TLS_CHECKS = ("_refuse_tls_socket", "_refuse_closed_socket", "_require_starttls_option")
 
 
 @socket_mutant("starttls-without-option",
                "startTls() works on a socket opened without secureTransport \"starttls\"")
-class StartTlsWithoutOption(_Checked):
-    CHECKS = ("tls-socket", "closed", "twice")
+class StartTlsWithoutOption(Socket):
+    TLS_CHECKS = ("_refuse_tls_socket", "_refuse_closed_socket", "_refuse_second_start_tls")
 
 
 @socket_mutant("starttls-on-tls-socket",
                "startTls() on a TLS socket (secureTransport \"on\", or one startTls() "
                "returned) starts a second handshake: only \"off\" is refused")
-class StartTlsOnTlsSocket(_Checked):
-    CHECKS = ("closed", "option-not-off", "twice")
+class StartTlsOnTlsSocket(Socket):
+    TLS_CHECKS = ("_refuse_closed_socket", "_refuse_plain_socket", "_refuse_second_start_tls")
+
+    def _refuse_plain_socket(self) -> None:
+        """The option check written as "refuse 'off'" instead of "require 'starttls'"."""
+        if self._options.secure_transport == "off":
+            raise type_error(TLS_NEEDS_OPTION)
 
 
 @socket_mutant("starttls-check-order",
                "startTls() checks the option before whether the socket is closed, so a "
                "closed plain socket gets the wrong TypeError", kind="message")
-class StartTlsCheckOrder(_Checked):
-    CHECKS = ("tls-socket", "option", "closed", "twice")
+class StartTlsCheckOrder(Socket):
+    TLS_CHECKS = ("_refuse_tls_socket", "_require_starttls_option", "_refuse_closed_socket",
+                  "_refuse_second_start_tls")
 
 
 # ----------------------------------------------------------------------------------------
@@ -61,23 +54,23 @@ class StartTlsCheckOrder(_Checked):
                "after the upgrade the old socket's readable is still usable (neither "
                "locked nor errored)")
 class StartTlsOldReadable(Socket):
-    async def _detach_for_tls(self) -> bool:
-        return await detach_steps(self, detach_readable=False)
+    def _detach_readable(self) -> None:
+        pass
 
 
 @socket_mutant("starttls-old-writable",
                "after the upgrade the old socket's writable is still usable (neither "
                "locked nor errored)")
 class StartTlsOldWritable(Socket):
-    async def _detach_for_tls(self) -> bool:
-        return await detach_steps(self, detach_writable=False)
+    def _detach_writable(self) -> None:
+        pass
 
 
 @socket_mutant("starttls-upgraded-never",
                "the old socket's upgraded stays false after the upgrade")
 class StartTlsUpgradedNever(Socket):
-    async def _detach_for_tls(self) -> bool:
-        return await detach_steps(self, mark_upgraded=False)
+    def _mark_upgraded(self) -> None:
+        pass
 
 
 @socket_mutant("starttls-upgraded-early",
@@ -94,8 +87,8 @@ class StartTlsUpgradedEarly(Socket):
                "the old socket's closed never resolves after startTls() (the signal "
                "postgres waits for)")
 class StartTlsOldClosedPending(Socket):
-    async def _detach_for_tls(self) -> bool:
-        return await detach_steps(self, settle_closed=False)
+    def _upgrade_resolves_closed(self) -> None:
+        pass
 
 
 @socket_mutant("starttls-new-secure-transport",
@@ -132,12 +125,12 @@ class _OwnContext(Socket):
     VERIFY: ClassVar[bool] = True
     CHECK_HOSTNAME: ClassVar[bool] = True
 
-    async def _handshake(self) -> bool:
-        context = client_context(getattr(self._context, "ca_pem", None))
+    def _tls_context(self) -> ssl.SSLContext:
+        context = super()._tls_context()
         context.check_hostname = self.CHECK_HOSTNAME
         if not self.VERIFY:
             context.verify_mode = ssl.CERT_NONE
-        return await handshake_steps(self, context)
+        return context
 
 
 @socket_mutant("tls-no-verify",
