@@ -35,7 +35,7 @@ HEADER = """\
 # Expected results of the conformance suite for this adapter, keyed by case id.
 #   status: FAIL | NON-STRICT | TIMEOUT | ERROR    what the case reports, and why:
 #   reason: the behaviour that differs, checked against the implementation's source
-#   link:   where to see it (source line, issue, or BEHAVIOURS.md's list of divergences)
+#   link:   where to see it (the implementation's source line, or an issue)
 # Each entry runs as a strict xfail: a case that starts passing fails the run until its
 # entry goes. `pytest --adapter ADAPTER --update-expectations` rewrites this file from a
 # run; entries it cannot vouch for get "reason: TODO" until a person reviews them.

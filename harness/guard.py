@@ -1,11 +1,11 @@
 """The safety guard: no packet leaves loopback, whatever the implementation under test does.
 
-Why it exists (DESIGN.md, "Safety"): the egress cases ask an implementation to dial private,
-link-local and Cloudflare addresses and expect a refusal. An implementation that does not
-refuse would really dial them, from whatever machine runs the suite. The guard makes that
-impossible for in-process implementations (the reference and its variants) and turns the
-attempt into the case's FAIL with a sentence a reader understands at once:
-"implementation tried to reach 10.0.0.1:5432; blocked by the harness".
+Why it exists (README, "Safety: nothing leaves loopback"): the egress cases ask an
+implementation to dial private, link-local and Cloudflare addresses and expect a refusal. An
+implementation that does not refuse would really dial them, from whatever machine runs the
+suite. The guard makes that impossible for in-process implementations (the reference and its
+variants) and turns the attempt into the case's FAIL with a sentence a reader understands at
+once: "implementation tried to reach 10.0.0.1:5432; blocked by the harness".
 
 How: a Python audit hook (PEP 578, `sys.addaudithook`). CPython raises "socket.connect",
 "socket.sendto", "socket.getaddrinfo", ... *before* it makes the system call, and an

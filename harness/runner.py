@@ -346,8 +346,8 @@ class Runner:
 
     async def _refused(self, socket: str, reply: CallReply, expect: dict[str, Any]) -> None:
         """`throwsOrRejects`: the sources leave open whether a refused destination throws
-        from connect() or rejects opened (BEHAVIOURS.md 30), so either passes; a socket whose
-        opened fulfils or stays pending fails."""
+        from connect() or rejects opened (spec/requirements.yaml, egress.*), so either passes;
+        a socket whose opened fulfils or stays pending fails."""
         opened: AwaitReply | None = None
         if isinstance(reply, Returned):
             got = await self.call("get", target=socket, path=["opened"])

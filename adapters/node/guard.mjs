@@ -1,4 +1,5 @@
-// The safety guard for implementations running on Node.js (DESIGN.md, "Safety").
+// The safety guard for implementations running on Node.js (README, "Safety: nothing leaves
+// loopback").
 //
 // An implementation that does not enforce an egress policy would really dial whatever a case
 // names (10.x, a public range). This guard wraps the points where Node opens a connection or

@@ -3,12 +3,12 @@
 A Worker may not open a socket to Cloudflare's own ranges, localhost or private networks
 ("proxy request failed, cannot connect to the specified address"), to itself ("TCP Loop
 detected") or to port 25 on any host ("Connections to port 25 are prohibited"); see the
-troubleshooting section of developers.cloudflare.com/workers/runtime-apis/tcp-sockets/ and
-BEHAVIOURS.md 30. The suite treats that policy as part of the implementation under test,
-so the reference enforces it, with exactly one exception the harness passes in: the case's
-own endpoints (CaseContext.allowed_endpoints: its peers and closed port, exact host and
-port), so fake peers on loopback stay reachable while every other loopback address is
-refused as in production.
+troubleshooting section of developers.cloudflare.com/workers/runtime-apis/tcp-sockets/. The
+suite treats that policy as part of the implementation under test, so the reference enforces
+it, with exactly one exception the harness passes in: the case's own endpoints
+(CaseContext.allowed_endpoints: its peers and closed port, exact host and port), so fake
+peers on loopback stay reachable while every other loopback address is refused as in
+production.
 
 Pure decisions, no I/O: `refusal()` looks at the address as written. Names other than
 localhost are not resolved here: production resolves them in its proxy, and under the
