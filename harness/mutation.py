@@ -3,8 +3,9 @@ caught.
 
 It runs every case against every mutant of the reference (harness/mutants/) and prints the
 kill matrix: mutant -> cases that caught it, case -> mutants it caught, the survivors, and
-the cases that catch nothing. It fails when a mutant survives, or when a case catches
-nothing and spec/mutation-exemptions.yaml gives no reason why.
+the cases that catch nothing. It fails when a mutant survives, when a case catches
+nothing and spec/mutation-exemptions.yaml gives no reason why, or when a case pinned to a
+mutant (its `breaks`) did not kill it.
 
 Restricted with --case, it answers another question, a case author's: which mutants does
 each selected case kill? It fails only when a selected case kills none of the mutants that
@@ -377,8 +378,27 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
                 report.problems.append(
                     f"{exemptions_path.name}: {case_id} now catches "
                     f"{', '.join(report.caught(case_id))}; remove its exemption")
+    report.problems += pin_problems(report, {c.id for c in loaded} if report.full else None)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def pin_problems(report: GateReport, case_ids: set[str] | None = None) -> list[str]:
+    """The catalogue's pinned pairs (Mutant.breaks): every pinned case that took part must
+    have killed its mutant, whatever other cases did. With `case_ids` (the full gate), a pin
+    must name a case, so renaming a case cannot quietly drop it."""
+    problems: list[str] = []
+    for m in report.mutants:
+        for case_id in m.breaks:
+            outcome = report.outcomes.get((m.id, case_id))
+            if case_ids is not None and case_id not in case_ids:
+                problems.append(f"mutant {m.id} should break {case_id}, which is not a case")
+            elif outcome is not None and not kills(outcome, m):
+                how = "passed" if outcome.status == Status.PASS.value else \
+                    f"ended {outcome.status} without killing it"
+                problems.append(f"mutant {m.id} should break case {case_id} but {case_id} "
+                                f"{how}")
+    return problems
 
 
 def _control(report: GateReport, outcome: Outcome) -> None:

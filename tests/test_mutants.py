@@ -54,7 +54,7 @@ def _own_code(cls: type[Socket]) -> list[str]:
         names += [n for n, v in vars(klass).items()
                   if (n == "__init__" or not n.startswith("__"))
                   and (callable(v) or isinstance(v, property)
-                       or n in ("CHECKS", "HOLES", "WIRE"))]
+                       or n in ("TLS_CHECKS", "HOLES", "WIRE"))]
     return names
 
 

@@ -252,17 +252,23 @@ class Socket:
         except JSError:
             return False
         await self.writable.flush()
-        if self.writable.writer is not None:
-            self._tls_refused = type_error(LOCKED_WRITER)
+        if self._held_lock_blocks_upgrade(self.writable.writer, LOCKED_WRITER):
             return False
         self._detach_writable()
-        if self.readable.reader is not None:
-            self._tls_refused = type_error(DETACH_LOCKED_READER)
+        if self._held_lock_blocks_upgrade(self.readable.reader, DETACH_LOCKED_READER):
             return False
         self._detach_readable()
         self._mark_upgraded()
         self._to("upgraded")
         self._upgrade_resolves_closed()
+        return True
+
+    def _held_lock_blocks_upgrade(self, holder: Reader | Writer | None, message: str) -> bool:
+        """A stream still locked to the caller's reader or writer cannot be detached: the
+        upgrade stops here, and `message` is why the new socket's closed rejects."""
+        if holder is None:
+            return False
+        self._tls_refused = type_error(message)
         return True
 
     def _detach_writable(self) -> None:

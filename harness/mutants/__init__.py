@@ -20,6 +20,11 @@ with @socket_mutant / parser_mutant, run `python -m sockets_conformance mutants 
 make sure some case kills it; if none does, write the case that would. A bug that leaves
 out one step of a larger reference method overrides that step (the reference's Socket lists
 its seams in its docstring): no mutant copies a method of the reference.
+
+`breaks=(case ids)` pins the cases written for that bug: the gate then fails if one of them
+stops killing it, even while other cases still do (tests/test_catalogue.py runs just those
+pairs). This catalogue is the only one: the old tests/variants.py and tls_variants.py
+became mutants here, their expected failures these pins.
 """
 
 from __future__ import annotations

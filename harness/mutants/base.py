@@ -45,6 +45,9 @@ class Mutant:
     parse_address: AddressParser = addr.parse
     parse_options: OptionsParser = Options.parse
     kind: Kind = "behaviour"
+    # Case ids this mutant must break: the pinned pairs the gate checks (harness/mutation.py),
+    # so a case edited into passing it is caught even while other cases still kill it.
+    breaks: tuple[str, ...] = ()
 
     def adapter(self) -> MutantAdapter:
         return MutantAdapter(self)
@@ -96,14 +99,15 @@ def register(mutant: Mutant) -> Mutant:
     return mutant
 
 
-def socket_mutant(mutant_id: str, description: str, *,
-                  kind: Kind = "behaviour") -> Callable[[type[Socket]], type[Socket]]:
+def socket_mutant(mutant_id: str, description: str, *, kind: Kind = "behaviour",
+                  breaks: tuple[str, ...] = ()) -> Callable[[type[Socket]], type[Socket]]:
     """Class decorator: register a Socket subclass as a mutant. The area is the module's
-    last name (sockets_conformance.mutants.close -> close)."""
+    last name (sockets_conformance.mutants.close -> close). `breaks`: the cases pinned to
+    it (Mutant.breaks)."""
 
     def wrap(cls: type[Socket]) -> type[Socket]:
         register(Mutant(mutant_id, description, cls.__module__.rsplit(".", 1)[-1],
-                        socket_class=cls, kind=kind))
+                        socket_class=cls, kind=kind, breaks=breaks))
         return cls
 
     return wrap
@@ -112,10 +116,11 @@ def socket_mutant(mutant_id: str, description: str, *,
 def parser_mutant(mutant_id: str, description: str, *, area: str, kind: Kind = "behaviour",
                   parse_address: AddressParser = addr.parse,
                   parse_options: OptionsParser = Options.parse,
-                  socket_class: type[Socket] = Socket) -> Mutant:
+                  socket_class: type[Socket] = Socket,
+                  breaks: tuple[str, ...] = ()) -> Mutant:
     return register(Mutant(mutant_id, description, area, socket_class=socket_class,
                            parse_address=parse_address, parse_options=parse_options,
-                           kind=kind))
+                           kind=kind, breaks=breaks))
 
 
 def retype(obj: Any, cls: type) -> None:

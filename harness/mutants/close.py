@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sockets_conformance.adapters.reference.js import promise, type_error
+from sockets_conformance.adapters.reference.js import promise, rejected, type_error
 from sockets_conformance.adapters.reference.socket import Socket
 from sockets_conformance.mutants.base import socket_mutant
 
 
 @socket_mutant("close-leaves-readers",
                "close() does not error the readable: a held reader just sees the end of "
-               "the stream")
+               "the stream",
+               breaks=("close/held-reader-rejects",))
 class CloseLeavesReaders(Socket):
     def _close_errors_readable(self) -> None:
         pass
@@ -20,7 +21,8 @@ class CloseLeavesReaders(Socket):
 
 @socket_mutant("close-leaves-writers",
                "close() leaves the writable alone: a held writer writes into the dead "
-               "connection and gets a network error")
+               "connection and gets a network error",
+               breaks=("close/held-writer-rejects",))
 class CloseLeavesWriters(Socket):
     def _close_refuses_writes(self) -> None:
         pass
@@ -31,7 +33,8 @@ class CloseLeavesWriters(Socket):
 
 @socket_mutant("close-skips-flush",
                "close() aborts the writable at once: writes still queued are dropped, "
-               "not flushed")
+               "not flushed",
+               breaks=("close/flushes-pending-writes",))
 class CloseSkipsFlush(Socket):
     async def _close_flushes_writes(self) -> None:
         pass
@@ -46,8 +49,19 @@ class CloseTwiceThrows(Socket):
         return super().close()
 
 
+@socket_mutant("close-twice-rejects",
+               "a second close() returns a rejected promise instead of closed",
+               breaks=("close/second-call-harmless",))
+class CloseTwiceRejects(Socket):
+    def close(self) -> asyncio.Future[Any]:
+        if self._close_promise is None:
+            return super().close()
+        return rejected(type_error("close() has already been called."))
+
+
 @socket_mutant("close-closed-pending",
-               "close() resolves its own promise but never resolves closed")
+               "close() resolves its own promise but never resolves closed",
+               breaks=("close/resolves-closed", "close/second-call-harmless"))
 class CloseClosedPending(Socket):
     def _close_resolves_closed(self) -> None:
         pass
@@ -69,7 +83,8 @@ class CloseKeepsConnection(Socket):
 
 
 @socket_mutant("close-strands-pending-read",
-               "close() forgets reads already waiting: their promises never settle")
+               "close() forgets reads already waiting: their promises never settle",
+               breaks=("close/pending-read-settles",))
 class CloseStrandsPendingRead(Socket):
     def close(self) -> asyncio.Future[Any]:
         readable = self.readable
@@ -81,7 +96,8 @@ class CloseStrandsPendingRead(Socket):
 
 @socket_mutant("close-before-open-leaks",
                "close() before the connection is open resolves at once and never closes "
-               "the connection that opens afterwards")
+               "the connection that opens afterwards",
+               breaks=("close/before-opened",))
 class CloseBeforeOpenLeaks(Socket):
     _before_open = False
 
@@ -104,7 +120,8 @@ class CloseBeforeOpenLeaks(Socket):
 
 @socket_mutant("close-replaces-closed",
                "close() installs a fresh closed promise, so a closed promise taken "
-               "earlier never settles")
+               "earlier never settles",
+               breaks=("opened/getters-are-promises",))
 class CloseReplacesClosed(Socket):
     def close(self) -> asyncio.Future[Any]:
         if self._close_promise is None:

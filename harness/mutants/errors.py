@@ -12,7 +12,8 @@ from sockets_conformance.mutants.base import socket_mutant
 
 @socket_mutant("refused-closed-pending",
                "a refused connection rejects opened but never settles closed "
-               "(node-postgres #3152: end() then hangs)")
+               "(node-postgres #3152: end() then hangs)",
+               breaks=("errors/refused-closed-rejects", "errors/refused-close-resolves"))
 class RefusedClosedPending(Socket):
     def _fail_connect(self, message: str | None = None) -> None:
         real, self.closed = self.closed, promise()  # the rejection goes to a throwaway
@@ -31,7 +32,8 @@ class RefusedOpenedResolves(Socket):
 
 @socket_mutant("refused-type-error",
                "a refused connection rejects with TypeError (Node's SocketError) instead "
-               "of Error")
+               "of Error",
+               breaks=("errors/refused-opened-rejects", "errors/refused-closed-rejects"))
 class RefusedTypeError(Socket):
     def _fail_connect(self, message: str | None = None) -> None:
         error = type_error(f"SocketError: connect ECONNREFUSED {self._address.text}")
@@ -87,13 +89,15 @@ class _ResetAsEofWire(Wire):
 
 @socket_mutant("reset-looks-like-eof",
                "a reset by the peer is reported as an ordinary end of stream (read "
-               "fulfils done)")
+               "fulfils done)",
+               breaks=("errors/peer-reset-read-rejects",))
 class ResetLooksLikeEof(Socket):
     WIRE = _ResetAsEofWire
 
 
 @socket_mutant("reset-closed-pending",
-               "a reset by the peer errors the streams but never settles closed")
+               "a reset by the peer errors the streams but never settles closed",
+               breaks=("errors/peer-reset-closed-settles",))
 class ResetClosedPending(Socket):
     def _on_lost(self, exc: BaseException | None) -> None:
         return None

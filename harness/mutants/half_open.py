@@ -9,7 +9,9 @@ from sockets_conformance.mutants.base import parser_mutant, socket_mutant
 
 
 @socket_mutant("half-open-ignored",
-               "allowHalfOpen is ignored: the readable's end always closes the writable")
+               "allowHalfOpen is ignored: the readable's end always closes the writable",
+               breaks=("half-open/allow-true-writable-open",
+                       "half-open/allow-true-closed-pending"))
 class HalfOpenIgnored(Socket):
     def _on_eof(self) -> None:
         if self.state is State.OPEN:
@@ -25,6 +27,17 @@ class HalfOpenInverted(Socket):
         self._spawn(self._finish_after_eof())
 
 
+@socket_mutant("half-open-always",
+               "the readable's end never closes the socket's side, as if allowHalfOpen were "
+               "always true",
+               breaks=("half-open/allow-false-closed-resolves",
+                       "half-open/allow-false-write-rejects", "half-open/allow-false-sends-fin",
+                       "defaults/allow-half-open-false"))
+class HalfOpenAlways(Socket):
+    def _on_eof(self) -> None:
+        pass
+
+
 def _half_open_by_default(raw: Any) -> Options:
     """Options.parse with `allowHalfOpen ?? true`, as @arrowood.dev/socket 0.2.0 has it."""
     opts = Options.parse(raw)
@@ -35,7 +48,8 @@ def _half_open_by_default(raw: Any) -> Options:
 
 parser_mutant("half-open-default-true",
               "allowHalfOpen defaults to true when the option is left out",
-              area="half_open", parse_options=_half_open_by_default)
+              area="half_open", parse_options=_half_open_by_default,
+              breaks=("defaults/allow-half-open-false",))
 
 
 @socket_mutant("eof-keeps-writable",
@@ -59,7 +73,7 @@ class EofClosedPending(Socket):
 
 @socket_mutant("eof-closes-eagerly",
                "closes (and resolves closed) on the peer's FIN, before the readable has "
-               "been read to its end")
+               "been read to its end", breaks=("half-open/allow-false-waits-for-read",))
 class EofClosesEagerly(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

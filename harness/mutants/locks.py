@@ -28,7 +28,8 @@ class _UnlockedWritable(WritableStream):
 
 @socket_mutant("reader-lock-missing",
                "getReader() on a locked readable hands out a second reader instead of "
-               "throwing")
+               "throwing",
+               breaks=("locks/reader-exclusive",))
 class ReaderLockMissing(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -37,7 +38,8 @@ class ReaderLockMissing(Socket):
 
 @socket_mutant("writer-lock-missing",
                "getWriter() on a locked writable hands out a second writer instead of "
-               "throwing")
+               "throwing",
+               breaks=("locks/writer-exclusive",))
 class WriterLockMissing(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -69,7 +71,8 @@ class _StickyWritable(WritableStream):
 
 
 @socket_mutant("reader-release-keeps-lock",
-               "reader.releaseLock() detaches the reader but leaves the readable locked")
+               "reader.releaseLock() detaches the reader but leaves the readable locked",
+               breaks=("locks/release-reader", "locks/locked-flag"))
 class ReaderReleaseKeepsLock(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -77,7 +80,8 @@ class ReaderReleaseKeepsLock(Socket):
 
 
 @socket_mutant("writer-release-keeps-lock",
-               "writer.releaseLock() detaches the writer but leaves the writable locked")
+               "writer.releaseLock() detaches the writer but leaves the writable locked",
+               breaks=("locks/release-writer", "locks/locked-flag"))
 class WriterReleaseKeepsLock(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

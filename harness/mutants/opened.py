@@ -15,7 +15,9 @@ from sockets_conformance.values import UNDEFINED
 
 @socket_mutant("socket-info-ip-only",
                "opened's remoteAddress is the peer's IP without the port (Node's "
-               "socket.remoteAddress)")
+               "socket.remoteAddress)",
+               breaks=("connect/object-form", "connect/string-form",
+                       "opened/resolves-with-socket-info"))
 class SocketInfoIpOnly(Socket):
     async def _connect(self) -> None:
         await super()._connect()
@@ -24,7 +26,8 @@ class SocketInfoIpOnly(Socket):
 
 
 @socket_mutant("socket-info-local-address",
-               "opened's SocketInfo also carries a localAddress for an outbound socket")
+               "opened's SocketInfo also carries a localAddress for an outbound socket",
+               breaks=("opened/no-local-address",))
 class SocketInfoLocalAddress(Socket):
     async def _connect(self) -> None:
         await super()._connect()
@@ -89,7 +92,8 @@ class OpenedLazy(Socket):
 
 @socket_mutant("secure-transport-undefined",
                "the secureTransport getter echoes the option as given: undefined when it "
-               "was left out, not \"off\"")
+               "was left out, not \"off\"",
+               breaks=("defaults/secure-transport-off",))
 class SecureTransportUndefined(Socket):
     @property
     def secureTransport(self) -> Any:
@@ -98,7 +102,8 @@ class SecureTransportUndefined(Socket):
 
 @socket_mutant("upgraded-undefined",
                "there is no upgraded getter (it reads as undefined, as in "
-               "@arrowood.dev/socket 0.2.0)")
+               "@arrowood.dev/socket 0.2.0)",
+               breaks=("defaults/upgraded-false",))
 class UpgradedUndefined(Socket):
     @property
     def upgraded(self) -> Any:
@@ -106,7 +111,8 @@ class UpgradedUndefined(Socket):
 
 
 @socket_mutant("connect-singleton",
-               "one connection per Worker: a new connect() closes the socket made before it")
+               "one connection per Worker: a new connect() closes the socket made before it",
+               breaks=("connect/multiple-sockets",))
 class ConnectSingleton(Socket):
     current: ClassVar[Socket | None] = None
 

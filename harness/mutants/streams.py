@@ -10,7 +10,7 @@ from typing import Any
 from sockets_conformance.adapters.reference.js import promise
 from sockets_conformance.adapters.reference.socket import Socket
 from sockets_conformance.adapters.reference.streams import WritableStream
-from sockets_conformance.adapters.reference.wire import Wire
+from sockets_conformance.adapters.reference.wire import READ_HIGH_WATER, Wire
 from sockets_conformance.mutants.base import retype, socket_mutant
 
 READ_CHUNK = 64 * 1024
@@ -30,6 +30,21 @@ class _ShortReadWire(Wire):
                "dropping the rest")
 class ReadDropsBytes(Socket):
     WIRE = _ShortReadWire
+
+
+class _OverflowingWire(Wire):
+    def _plain(self, data: bytes) -> None:
+        # what does not fit under the high-water mark is cut off, so the buffer never
+        # grows past it and the kernel socket is never paused
+        super()._plain(data[:max(READ_HIGH_WATER - len(self.buffer), 0)])
+
+
+@socket_mutant("read-overflow-dropped",
+               "bytes that arrive while the receive buffer is full are discarded instead "
+               "of pausing the peer (no read backpressure)",
+               breaks=("streams/large-transfer",))
+class ReadOverflowDropped(Socket):
+    WIRE = _OverflowingWire
 
 
 class _RepeatAfterPauseWire(Wire):
@@ -64,15 +79,31 @@ class _EagerWire(Wire):
         pass
 
 
+class _StringifyingWire(Wire):
+    def _send(self, data: bytes) -> None:
+        # String(new Uint8Array([104, 105])) is "104,105"
+        super()._send(",".join(str(b) for b in data).encode())
+
+
+@socket_mutant("write-stringifies-chunks",
+               "a write sends String(chunk), the byte values joined by commas, instead of "
+               "the bytes", breaks=("streams/write-reaches-peer",))
+class WriteStringifiesChunks(Socket):
+    WIRE = _StringifyingWire
+
+
 @socket_mutant("no-backpressure",
                "a write fulfils as soon as it is handed to the transport, however full "
-               "the send buffer is")
+               "the send buffer is",
+               breaks=("streams/backpressure",))
 class NoBackpressure(Socket):
     WIRE = _EagerWire
 
 
 @socket_mutant("early-writes-dropped",
-               "a write made before the connection is open fulfils but its bytes go nowhere")
+               "a write made before the connection is open fulfils but its bytes go nowhere",
+               breaks=("streams/write-before-opened-queued", "streams/writes-in-order",
+                       "tls/writes-before-handshake", "starttls/writes-before-handshake"))
 class EarlyWritesDropped(Socket):
     async def write(self, data: bytes) -> None:
         if not self._connected.done():
@@ -97,7 +128,8 @@ class _StackWritable(WritableStream):
 
 
 @socket_mutant("writes-reordered",
-               "writes queued while one is in flight are sent newest first")
+               "writes queued while one is in flight are sent newest first",
+               breaks=("streams/writes-in-order",))
 class WritesReordered(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -130,7 +162,8 @@ class WriterCloseNoFin(Socket):
 
 @socket_mutant("writer-close-destroys",
                "writer.close() closes the whole connection instead of half-closing it, so "
-               "nothing more can be read")
+               "nothing more can be read",
+               breaks=("streams/writer-close-sends-fin",))
 class WriterCloseDestroys(Socket):
     async def close_write(self) -> None:
         wire = await self._wire_ready()
@@ -138,7 +171,8 @@ class WriterCloseDestroys(Socket):
 
 
 @socket_mutant("readable-yields-text",
-               "the readable yields strings (latin-1 decoded) instead of Uint8Array chunks")
+               "the readable yields strings (latin-1 decoded) instead of Uint8Array chunks",
+               breaks=("streams/read-from-peer",))
 class ReadableYieldsText(Socket):
     async def pull(self) -> Any:
         chunk = await super().pull()
