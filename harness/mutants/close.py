@@ -41,7 +41,8 @@ class CloseSkipsFlush(Socket):
 
 
 @socket_mutant("close-twice-throws",
-               "a second close() throws TypeError instead of being a harmless no-op")
+               "a second close() throws TypeError instead of being a harmless no-op",
+               breaks=("close/second-call-harmless",))
 class CloseTwiceThrows(Socket):
     def close(self) -> asyncio.Future[Any]:
         if self._close_promise is not None:
