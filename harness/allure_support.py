@@ -9,6 +9,7 @@ is given, so nothing here costs anything in a plain run.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import allure
 import pytest
@@ -52,9 +53,11 @@ def markers(case: Case) -> list[pytest.MarkDecorator]:
     return marks
 
 
-def attach(case: Case, result: CaseResult, info: ImplementationInfo, adapter: str) -> None:
+def attach(case: Case, result: CaseResult, info: ImplementationInfo, adapter: str,
+           options: Sequence[str] | None = None) -> None:
+    """`options`: the run's verdict options, for the timeline's rerun line."""
     allure.dynamic.parameter("implementation", f"{info.name} {info.version}")
-    allure.attach(render(case, result, adapter), name="timeline",
+    allure.attach(render(case, result, adapter, options), name="timeline",
                   attachment_type=allure.attachment_type.TEXT)
     for peer, wire in result.wire.items():
         for direction in ("received", "sent"):

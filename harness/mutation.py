@@ -51,6 +51,7 @@ import json
 import logging
 import multiprocessing
 import os
+import signal
 import sys
 import time
 import traceback
@@ -143,6 +144,12 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3   # glibc <malloc.h>
 
 def _init_worker(cases: list[Case], settings: Settings) -> None:
     global _WORKER
+    # A worker forked from a process that installed its own SIGTERM handler (the driver
+    # client's, pytest's) keeps it, and a handler that does not exit leaves the worker alive
+    # when Pool.terminate() signals it: the gate then waits forever in join (seen in a test
+    # run under xdist). Workers take the defaults back; Ctrl-C is the parent's to handle.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     install_guard()  # before any mutant can dial anything
     _keep_freed_memory()
     # Killed mutants leave failed futures behind on purpose; their "never retrieved" log

@@ -4,9 +4,12 @@ and to record every request it makes. Used by the report tests."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import json
+import os
 import re
-import shutil
+import signal
 import subprocess
 import tempfile
 import urllib.request
@@ -16,7 +19,9 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.needs import chromium_path
+from tests.processes import group_members, wait_exited
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--remote-debugging-port=0", "--window-size=1400,1000"]
@@ -29,17 +34,36 @@ class PageVisit:
     screenshot: bytes = b""
 
 
-async def visit(url: str, ready_js: str, timeout: float = 20.0) -> PageVisit:
-    """Load `url`, wait until `ready_js` is truthy in the page, record the page's requests."""
-    assert CHROMIUM, "chromium is not installed"
+async def visit(url: str, ready_js: str, timeout: float = 60.0) -> PageVisit:
+    """Load `url`, wait until `ready_js` is truthy in the page, record the page's requests.
+
+    The timeout only keeps a broken page from hanging the test; it is not a speed claim."""
+    chromium = chromium_path()
+    assert chromium, "chromium is not installed (tests.needs.needs_chromium skips first)"
     with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stderr=subprocess.PIPE, text=True)
+        # Its own process group, so every process Chromium starts can be found and stopped.
+        proc = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             return await asyncio.wait_for(_drive(proc, url, ready_js), timeout)
         finally:
-            proc.kill()
-            proc.wait()
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """Kill Chromium and wait until none of its processes runs any more, before the
+    profile folder is removed: killing the browser process alone left its helpers (the
+    storage service among them) writing into the profile while it was being deleted
+    ("Directory not empty: 'Default'")."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # The helpers are not our children (no wait()), and SIGKILL takes effect when each is
+    # next scheduled: wait for each to exit. The kill reached every member of the group,
+    # and a process cannot fork once it is being killed, so one round finds them all.
+    wait_exited(group_members(proc.pid), 30, "Chromium's processes to exit")
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 async def _drive(proc: subprocess.Popen[str], url: str, ready_js: str) -> PageVisit:
@@ -88,8 +112,6 @@ async def _drive(proc: subprocess.Popen[str], url: str, ready_js: str) -> PageVi
                           returnByValue=True)
         result.text = text["result"]["value"]
         shot = await call("Page.captureScreenshot", format="png")
-        import base64
-
         result.screenshot = base64.b64decode(shot["data"])
         task.cancel()
     return result

@@ -57,6 +57,8 @@ from sockets_conformance.values import (
     Threw,
 )
 
+from tests.needs import needs_netns, needs_strace, netns_prefix
+
 PROXY = "proxy request failed, cannot connect to the specified address"
 VARIANT = "python:tests.egress_variants:factory"
 V4 = SimpleNamespace(family=socket.AF_INET)
@@ -393,26 +395,6 @@ def test_every_egress_case_is_loadable_and_checks_clean() -> None:
 
 # --- the proof: a non-enforcing reference, inside a network namespace with only loopback ----
 
-def _netns_prefix() -> list[str] | None:
-    """How to enter a fresh network namespace here: as root `unshare -n`, else through a
-    user namespace. None if neither works (then the namespace tests skip, saying why)."""
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return None
-    for prefix in (["unshare", "--net"], ["unshare", "--net", "--map-root-user"]):
-        try:
-            done = subprocess.run([*prefix, "ip", "link", "set", "lo", "up"],
-                                  capture_output=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0:
-            return prefix
-    return None
-
-
-NETNS = _netns_prefix()
-needs_netns = pytest.mark.skipif(NETNS is None, reason=(
-    "cannot create a network namespace here (needs unshare and ip, and root or unprivileged "
-    "user namespaces): the non-enforcing run is only ever done inside one"))
 STRACE = shutil.which("strace")
 
 _SOCKADDR = re.compile(
@@ -435,20 +417,21 @@ class NamespaceRun:
 def in_netns(command: list[str], trace: Path | None, workdir: Path,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run `command` in a fresh network namespace with only loopback up, under strace when
-    `trace` is given. Its `ip -o link` goes to workdir/links."""
-    assert NETNS is not None
+    `trace` is given. Its `ip -o link` goes to workdir/links. The non-enforcing run is
+    only ever done inside one: where none can be made, the tests that need it skip."""
+    prefix = netns_prefix()
+    assert prefix is not None
     traced = ["strace", "-f", "-qq", "-e", "signal=none",
               "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(trace)] if trace else []
     script = 'ip link set lo up && ip -o link > "$LINKS" && exec "$@"'
     env = {**os.environ, **(env or {}), "LINKS": str(workdir / "links")}
-    return subprocess.run([*NETNS, "sh", "-c", script, "sh", *traced, *command], cwd=ROOT,
+    return subprocess.run([*prefix, "sh", "-c", script, "sh", *traced, *command], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def variant_run(tmp_path_factory: pytest.TempPathFactory) -> NamespaceRun:
-    if NETNS is None:
-        pytest.skip("no network namespace available")
+    """Used only by tests marked needs_netns(): they skip before this runs."""
     work = tmp_path_factory.mktemp("netns")
     log, junit, trace = work / "guard.jsonl", work / "junit.xml", work / "trace.txt"
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
@@ -477,13 +460,13 @@ def _inet(line: str) -> tuple[str, int | None] | None:
     return (ip, int(m.group("port")) if m.group("port") else None) if ip else None
 
 
-@needs_netns
+@needs_netns()
 def test_namespace_has_only_loopback(variant_run: NamespaceRun) -> None:
     names = [line.split(":")[1].strip() for line in variant_run.links.splitlines() if line]
     assert names == ["lo"], variant_run.links
 
 
-@needs_netns
+@needs_netns()
 def test_every_disallowed_destination_case_fails_with_the_guards_message(
         variant_run: NamespaceRun) -> None:
     egress_ids = sorted(p.relative_to(CASES).with_suffix("").as_posix()
@@ -496,7 +479,7 @@ def test_every_disallowed_destination_case_fails_with_the_guards_message(
         assert "implementation tried to reach" in variant_run.messages[cid]
 
 
-@needs_netns
+@needs_netns()
 def test_the_variant_is_otherwise_conforming(variant_run: NamespaceRun) -> None:
     """Only the policy is missing: the address cases (IPv6 peers included) pass under the
     guard, so the guard does not get in the way of the case's own peers."""
@@ -504,7 +487,7 @@ def test_the_variant_is_otherwise_conforming(variant_run: NamespaceRun) -> None:
     assert address and set(address.values()) == {"PASS"}, address
 
 
-@needs_netns
+@needs_netns()
 def test_the_guard_saw_and_stopped_every_attempt_beyond_loopback(
         variant_run: NamespaceRun) -> None:
     log = variant_run.guard_log
@@ -518,8 +501,8 @@ def test_the_guard_saw_and_stopped_every_attempt_beyond_loopback(
           f"{sum(not a['blocked'] for a in log)} allowed (all loopback)")
 
 
-@needs_netns
-@pytest.mark.skipif(STRACE is None, reason="strace is not installed: no system-call count")
+@needs_netns()
+@needs_strace()
 def test_no_system_call_reached_beyond_loopback(variant_run: NamespaceRun) -> None:
     """strace lists every connect/sendto the processes made. None may name an address beyond
     loopback, port 53 (DNS) anywhere, or a local resolver daemon's socket (nscd, resolved:
@@ -536,8 +519,8 @@ def test_no_system_call_reached_beyond_loopback(variant_run: NamespaceRun) -> No
     print(f"strace: {len(dialled)} inet connects/sends, all to loopback; 0 beyond")
 
 
-@needs_netns
-@pytest.mark.skipif(STRACE is None, reason="strace is not installed: no system-call count")
+@needs_netns()
+@needs_strace()
 def test_control_strace_would_see_an_unguarded_connect(tmp_path: Path) -> None:
     """The positive control for the count above: the same trace, around a process without
     the guard that dials TEST-NET-1 (RFC 5737), shows the attempt. Inside the namespace the

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from sockets_conformance import matrix, reportgen
 from sockets_conformance.paths import ROOT
 from sockets_conformance.requirements import catalogue
 
 from tests import browser
+from tests.needs import needs_chromium, needs_node, needs_npm_part
 
 
 def _write(path: Path, header: dict, cases: list[dict]) -> Path:
@@ -84,25 +83,20 @@ def test_remote_reference_check_finds_scripts_not_links(tmp_path: Path) -> None:
     assert found and all(f.startswith("bad.html") for f in found)
 
 
-def _need(tool_ok: bool, what: str) -> None:
-    """Locally a missing tool skips with its reason; in CI it is a failure (CI installs it)."""
-    if not tool_ok:
-        if os.environ.get("CI"):
-            pytest.fail(f"{what} is missing in CI")
-        pytest.skip(f"{what} is not installed here")
-
-
+@needs_chromium()
+@needs_node()   # the Allure renderer is an npm package, run by node
+@needs_npm_part(reportgen.ALLURE_DIR, "node_modules/.bin/allure")
 def test_allure_report_renders_offline(tmp_path: Path) -> None:
-    _need(browser.CHROMIUM is not None, "chromium")
-    _need((reportgen.ALLURE_DIR / "node_modules" / ".bin" / "allure").exists(),
-          "harness/allure/node_modules (npm ci --prefix harness/allure)")
     results = tmp_path / "allure-results"
     cases = ["cases/connect/object-form.yaml", "cases/half-open/allow-true-writable-open.yaml"]
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *cases,
-                    "--adapter=python:tests.variants:ignores_allow_half_open",
-                    f"--alluredir={results}"], cwd=ROOT, check=False, capture_output=True)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          *cases, "--adapter=python:sockets_conformance.mutants:half_open_ignored",
+                          f"--alluredir={results}"], cwd=ROOT, check=False,
+                         capture_output=True, text=True)
     entries = [json.loads(p.read_text()) for p in results.glob("*-result.json")]
-    failed = next(e for e in entries if e["status"] == "failed")
+    failures = [e for e in entries if e["status"] == "failed"]
+    assert failures, run.stdout[-3000:] + run.stderr[-3000:]
+    failed = failures[0]
     # The failing entry explains itself: the timeline with the failing step, the bytes on
     # the wire, and the requirement it breaks (as a story label and in the description).
     names = {a["name"]: a["source"] for a in failed["attachments"]}
@@ -112,7 +106,7 @@ def test_allure_report_renders_offline(tmp_path: Path) -> None:
     stories = {lb["value"] for lb in failed["labels"] if lb["name"] == "story"}
     assert "half-open.allow-true.writable-open" in stories
     impl = {p["name"]: p["value"] for p in failed["parameters"]}["implementation"]
-    assert "ignores-allow-half-open 0.1.0" in impl
+    assert "mutant:half-open-ignored 0.1.0" in impl
     index = reportgen.allure_html(tmp_path)
     assert reportgen.remote_references(tmp_path / "allure") == []
     seen = asyncio.run(browser.visit(browser.file_url(index),

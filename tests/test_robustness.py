@@ -22,11 +22,9 @@ import base64
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +34,20 @@ from sockets_conformance import driver as drv
 from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
 from sockets_conformance.loader import load_case
 from sockets_conformance.model import Case
-from sockets_conformance.paths import CASES, ROOT
+from sockets_conformance.paths import ADAPTERS, CASES, ROOT
 from sockets_conformance.report import render
 from sockets_conformance.results import CaseResult, Status
 from sockets_conformance.runner import Settings, run_case
 
 from tests.case_texts import HANG
-from tests.processes import alive, wait_for
+from tests.needs import needs_node, needs_npm_part
+from tests.processes import children, wait_exited, wait_for
 
 SCRIPTED = ROOT / "tests" / "drivers" / "scripted.py"
-SETTINGS = Settings(step_timeout=1.0)
+# The scripted driver answers every request at once, so no step ever waits out this bound
+# (a wait is caught as TIMEOUT, however long): it is generous so that a busy machine,
+# slow to schedule the driver, cannot turn into a TIMEOUT.
+SETTINGS = Settings(step_timeout=10.0)
 EXAMPLES = 40   # per test; each broken driver costs a restart (~30 ms)
 
 CLIENT_ONLY = """\
@@ -224,12 +226,14 @@ def _schema_valid(cmd: str, line: bytes, rid: int) -> bool:
     return drv.validator(f"#/$defs/reply/$defs/{cmd}").is_valid(parsed)
 
 
-def _check(result: CaseResult, case: Case, bound: float) -> None:
-    """What holds whatever the reply was: a status, in time, and a report that can be
-    written to a UTF-8 file (Allure's results choked on a lone surrogate from a driver)."""
+def _check(result: CaseResult, case: Case) -> None:
+    """What holds whatever the reply was: a status, reached without waiting, and a report
+    that can be written to a UTF-8 file (Allure's results choked on a lone surrogate from
+    a driver). The scripted driver answers every request at once, so a TIMEOUT can only
+    mean the harness waited for an answer that had already come, or never would."""
     assert isinstance(result.status, Status)
     assert "Traceback" not in result.message, result.message
-    assert result.seconds < bound, (result.seconds, result.message)
+    assert result.status is not Status.TIMEOUT, result.message
     for text in (result.message, render(case, result, "scripted"), result.diagnostics):
         text.encode("utf-8")
 
@@ -259,9 +263,8 @@ def test_fuzzed_driver_replies(tmp_path: Path, conversation: list[dict[str, Any]
     results: list[CaseResult] = []
     for i in range(0, len(cases), 2):
         results += asyncio.run(_run_all(scripted(plan, tmp_path), cases[i:i + 2]))
-    bound = 5 * SETTINGS.timeout(None)
     for case, result in zip(cases, results, strict=True):
-        _check(result, case, bound)
+        _check(result, case)
         if case.id.startswith("t/after-"):
             assert result.status is Status.PASS, f"{case.id}: {result.message}"
             continue
@@ -290,7 +293,7 @@ def test_one_driver_survives_a_run_of_fuzzed_cases(tmp_path: Path,
     adapter = scripted(plan, tmp_path)
     results = asyncio.run(_run_all(adapter, cases))
     for case, result in zip(cases, results, strict=True):
-        _check(result, case, 5 * SETTINGS.timeout(None))
+        _check(result, case)
         wanted = Status.ERROR if case.id.startswith("t/one-") else Status.PASS
         assert result.status is wanted, f"{case.id}: {result.message}"
     assert adapter.restarts == 12
@@ -301,6 +304,9 @@ def test_one_driver_survives_a_run_of_fuzzed_cases(tmp_path: Path,
 RESET_CASES = ["half-open/allow-true-writable-open", "tls/round-trip", "starttls/smtp",
                "streams/large-transfer"]
 FAST = Settings(timeout_multiplier=0.1)   # 0.2 s a step: a variant that waits, waits little
+# Every wait of the runner is bounded by its step timeout, so a case always ends; this only
+# turns a bug that made it hang into a failure instead of a stuck run. Not a speed claim.
+HANG_GUARD = 60.0
 
 
 def reset_variants(case_id: str, where: Path) -> list[Case]:
@@ -325,27 +331,22 @@ def test_peer_reset_after_every_step(tmp_path: Path, case_id: str) -> None:
     variants = reset_variants(case_id, tmp_path)
     assert len(variants) >= 5
 
-    async def run_all() -> list[tuple[CaseResult, float, int]]:
+    async def run_all() -> list[tuple[CaseResult, int]]:
         adapter = ReferenceAdapter()
         await adapter.start()
         out = []
         for case in variants:
-            # The bound: every step at most its own timeout, with setup, twice over.
-            bound = 2 * (len(case.steps) + 2) * FAST.timeout(case.timeout)
-            started = time.monotonic()
-            result = await asyncio.wait_for(run_case(case, adapter, FAST), bound)
+            result = await asyncio.wait_for(run_case(case, adapter, FAST), HANG_GUARD)
             await asyncio.sleep(0)   # let aborted transports report connection_lost
             leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()
                         and not t.done()]
-            out.append((result, time.monotonic() - started, len(leftover)))
+            out.append((result, len(leftover)))
         return out
 
-    for case, (result, seconds, leftover) in zip(variants, asyncio.run(run_all()),
-                                                  strict=True):
+    for case, (result, leftover) in zip(variants, asyncio.run(run_all()), strict=True):
         assert isinstance(result.status, Status), case.id
         assert "Traceback" not in result.message, f"{case.id}: {result.message}"
         render(case, result, "reference")
-        assert seconds < 2 * (len(case.steps) + 2) * FAST.timeout(case.timeout)
         # A connection that is gone settles every promise: one left pending costs a user
         # the whole step timeout (the reference's opened did, after an RST in the middle
         # of the TLS handshake), and no task of the case outlives it.
@@ -354,31 +355,8 @@ def test_peer_reset_after_every_step(tmp_path: Path, case_id: str) -> None:
 
 
 # --- SIGINT / SIGTERM with --adapter node ---------------------------------------------------
-NODE_DIR = ROOT / "adapters" / "node"
-needs_node = pytest.mark.skipif(
-    shutil.which("node") is None or
-    not (NODE_DIR / "node_modules" / "@arrowood.dev" / "socket").exists(),
-    reason="Node.js or @arrowood.dev/socket is not installed (npm ci --prefix adapters/node)")
-
-
-
-def children(pid: int) -> list[tuple[int, bytes]]:
-    """Live child processes of `pid`, with their command lines."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat[1]) == pid and stat[0] != "Z":
-            found.append((int(entry.name), cmdline))
-    return found
-
-
-@needs_node
+@needs_node()
+@needs_npm_part(ADAPTERS / "node")
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_node_run_leaves_no_node(tmp_path: Path, how: signal.Signals) -> None:
     """Ctrl-C (SIGINT to the whole foreground group) or SIGTERM while the case waits on a
@@ -393,17 +371,21 @@ def test_interrupted_node_run_leaves_no_node(tmp_path: Path, how: signal.Signals
                             "--timeout-multiplier=10", str(folder / "hang.yaml")],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
+    def awaiting_driver() -> list[int]:
+        """The node driver, once the harness waits on its read (else nothing)."""
+        text = log.read_text() if log.exists() else ""
+        if '"cmd":"await"' not in text or '"op":"readBytes"' not in text:
+            return []
+        return [pid for pid, cmd in children(run.pid) if b"stdio.mjs" in cmd]
+
     try:
-        wait_for(lambda: log.exists() and '"cmd":"await"' in log.read_text()
-                 and '"op":"readBytes"' in log.read_text(), 60, "the read to be awaited")
-        drivers = [pid for pid, cmd in children(run.pid) if b"stdio.mjs" in cmd]
-        assert drivers, "no node driver under the pytest run"
+        drivers = wait_for(awaiting_driver, 60, "the read to be awaited by the node driver")
         if how == signal.SIGINT:
             os.killpg(run.pid, how)
         else:
             os.kill(run.pid, how)
         run.wait(timeout=60)
-        wait_for(lambda: not any(alive(p) for p in drivers), 10, "the node driver to go")
+        wait_exited(drivers, 10, "the node driver to go")
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)

@@ -7,18 +7,21 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sockets_conformance.paths import ROOT
+from sockets_conformance.paths import ADAPTERS, ROOT
 
 from tests.case_texts import HANG
-from tests.processes import wait_for
+from tests.needs import needs_npm_part
+from tests.processes import environ_has, processes, wait_exited, wait_for
 
-BINARY = ROOT / "adapters" / "workerd" / "node_modules" / ".bin" / "workerd"
-pytestmark = pytest.mark.skipif(
-    not BINARY.exists() and not os.environ.get("CI"),
-    reason="workerd is not installed here (npm ci --prefix adapters/workerd); CI installs it")
+pytestmark = needs_npm_part(ADAPTERS / "workerd", "node_modules/.bin/workerd")
+# Set for each test's runs, and inherited by their workerd: other runs' workerd (other
+# pytest workers, another `--adapter workerd` run on the machine) are not this test's.
+TAG = "SOCKETS_CONFORMANCE_TEST_TAG"
 
 PASS = """\
 id: t/{name}
@@ -35,20 +38,15 @@ steps:
 
 
 def workerd_pids() -> list[int]:
-    """Live workerd processes started by this adapter (their config sits in a
-    sockets-workerd-* temporary folder)."""
+    """Live workerd processes started by this test's runs: by this adapter (their config
+    sits in a sockets-workerd-* temporary folder) and with this test's tag."""
+    tag = f"{TAG}={os.environ[TAG]}".encode()
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and cmd and cmd[0].endswith(b"workerd") and \
-                any(b"sockets-workerd-" in part for part in cmd):
-            found.append(int(entry.name))
+    for pid, (_, cmdline) in processes().items():
+        cmd = cmdline.split(b"\0")
+        if cmd[0].endswith(b"workerd") and any(b"sockets-workerd-" in part for part in cmd) \
+                and environ_has(pid, tag):
+            found.append(pid)
     return found
 
 
@@ -71,15 +69,16 @@ def command(*args: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def importable(monkeypatch: pytest.MonkeyPatch) -> None:
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv(TAG, uuid.uuid4().hex)
 
 
 @pytest.fixture(autouse=True)
-def no_workerd_left() -> None:
-    before = set(workerd_pids())
+def no_workerd_left(environment: None) -> Iterator[None]:
     yield
-    wait_for(lambda: not (set(workerd_pids()) - before), 10, "workerd to exit")
+    # Each workerd dies with its bridge (PR_SET_PDEATHSIG), a moment after the run ends.
+    wait_exited(workerd_pids(), 10, "workerd to exit")
 
 
 def test_cases_pass_under_xdist_and_nothing_is_left(tmp_path: Path) -> None:
@@ -107,8 +106,8 @@ def test_workerd_crash_is_error_with_its_output_and_the_next_case_passes(
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            start_new_session=True)
     try:
-        wait_for(lambda: workerd_pids(), 60, "workerd to start")
-        os.kill(workerd_pids()[0], signal.SIGKILL)
+        started = wait_for(workerd_pids, 60, "workerd to start")
+        os.kill(started[0], signal.SIGKILL)
         out, _ = run.communicate(timeout=120)
     finally:
         if run.poll() is None:
@@ -125,14 +124,13 @@ def test_interrupted_run_leaves_no_workerd(tmp_path: Path, how: signal.Signals) 
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
     try:
-        wait_for(lambda: workerd_pids(), 60, "workerd to start")
-        started = workerd_pids()
+        started = wait_for(workerd_pids, 60, "workerd to start")
         if how == signal.SIGINT:
             os.killpg(run.pid, how)  # Ctrl-C reaches the whole foreground group
         else:
             os.kill(run.pid, how)
         run.wait(timeout=60)
-        wait_for(lambda: not set(workerd_pids()) & set(started), 10, "workerd to go")
+        wait_exited(started, 10, "workerd to go")
     finally:
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)

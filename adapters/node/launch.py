@@ -58,7 +58,9 @@ def command(module: str | None = None, features: str | None = None) -> list[str]
         path = Path(module)
         if module.startswith((".", "/")) or path.exists():
             if not path.exists():
-                raise LaunchError(f"--node-module {module}: no such file")
+                raise LaunchError(f"--node-module {module}: no such file; give the path of a "
+                                  f"module that exports connect, or an installed package's "
+                                  f"name")
             module = str(path.resolve())
         argv += ["--module", module]
     if features is not None:

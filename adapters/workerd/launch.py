@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sockets_conformance.paths import npm_install_command
 from websockets.asyncio.client import ClientConnection, connect
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +59,24 @@ def version() -> str:
             "version"]
     except (OSError, ValueError, KeyError):
         return "unknown"
+
+
+async def binary_problem() -> str | None:
+    """Why workerd cannot run here (None if it can). workerd itself starts with the first
+    case; `workerd --version` (20 ms) lets the handshake, and so the harness's check before
+    any case runs, tell a broken install once instead of failing every case."""
+    fix = f"reinstall it: {npm_install_command(HERE)}"
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(BINARY), "--version", stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    except (OSError, TimeoutError) as exc:
+        return f"cannot run {BINARY}: {exc}; {fix}"
+    if proc.returncode != 0:
+        said = out.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        return f"{BINARY} --version exited with status {proc.returncode} ({said[0]}); {fix}"
+    return None
 
 
 def _die_with_parent() -> None:
@@ -114,6 +133,9 @@ class Bridge:
         JSON, and re-encoding it cost more than carrying it."""
         cmd, rid = request.get("cmd"), request.get("id")
         if cmd == "start":
+            problem = await binary_problem()
+            if problem is not None:
+                return {"id": rid, "error": {"message": problem}}
             return {"id": rid, "protocol": 1, "implementation": self.implementation}
         if cmd == "stop":
             await self.close_ws()

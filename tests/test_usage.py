@@ -1,0 +1,478 @@
+"""A stranger's first hour: how a run talks to the person who started it.
+
+- A configuration error (an unknown adapter, a missing --node-module, a driver that does not
+  exist or fails its start handshake, a missing --expectations file, an unknown --area or
+  --level) is said once, before any case runs, in at most 5 lines, with exit code 4 —
+  serially and under xdist (-n 2, where no worker is started).
+- The `conformance` summary tells expected results from unexpected ones, lists only the
+  unexpected, and adds up to pytest's own counts.
+- --area and --level select cases; Ctrl-C ends a run with one line and leaves no process.
+- Reports point at the case file; the rerun line is one a person can paste.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sockets_conformance import registry
+from sockets_conformance import report as rep
+from sockets_conformance.loader import load_case
+from sockets_conformance.paths import CASES, ROOT
+from sockets_conformance.requirements import catalogue
+
+from tests.processes import alive, wait_for
+
+MISBEHAVING = ROOT / "tests" / "drivers" / "misbehaving.py"
+SCRIPTED = ROOT / "tests" / "drivers" / "scripted.py"
+USAGE_ERROR = 4
+MAX_LINES = 5
+
+# Client steps only: the scripted driver (tests/drivers/scripted.py) answers every read
+# with "pong", so `want` decides PASS or not, and a SHOULD requirement makes it NON-STRICT.
+CASE = """\
+id: t/{name}
+title: a case written by the usage tests ({name})
+requirements: [{requirement}]
+features: [{feature}]
+steps:
+  - connect: {{}}
+  - await: s.opened
+  - read: {{expect: {{value: "{want}"}}}}
+  - close
+"""
+READ_LINE = 8    # the line of the read step above
+MUST = "streams.read-delivers"
+SHOULD = "streams.write-backpressure"
+
+# The echo case of tests/test_driver.py: the misbehaving driver breaks the protocol only in
+# a case whose id ends with "/misbehave".
+ECHO = """\
+id: t/{name}
+title: an echo case of the usage tests
+requirements: [connect.object-form]
+features: [tcp]
+steps:
+  - connect: {{}}
+  - peer.accept
+  - await: s.opened
+  - write: "ping"
+  - peer.expect: "ping"
+  - peer.send: "pong"
+  - read: {{expect: {{value: "pong"}}}}
+  - close
+"""
+
+
+def write_case(folder: Path, name: str, want: str = "pong", requirement: str = MUST,
+               feature: str = "tcp") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(CASE.format(name=name, want=want, requirement=requirement,
+                                feature=feature))
+    return path
+
+
+def write_echo(folder: Path, *names: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / f"{name}.yaml").write_text(ECHO.format(name=name))
+
+
+def scripted_adapter(tmp_path: Path) -> str:
+    plan = tmp_path / "plan.json"
+    plan.write_text("{}")
+    return f"driver:{sys.executable} -S {SCRIPTED} {plan}"
+
+
+def pytest_run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
+               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def output(done: subprocess.CompletedProcess[str]) -> str:
+    return done.stdout + done.stderr
+
+
+# --- configuration errors: once, before any case --------------------------------------------
+ERRORS = [
+    pytest.param(["--adapter", "nod"], {}, "no such adapter (did you mean 'node'?)",
+                 id="unknown-adapter"),
+    pytest.param(["--adapter", "driver:/no/such/prog"], {}, "No such file or directory",
+                 id="no-such-driver"),
+    pytest.param(["--adapter", "driver:python -c 'print(1)'"], {},
+                 "driver broke the protocol", id="not-a-driver"),
+    pytest.param(["--adapter", f"driver:{sys.executable} {MISBEHAVING} wrong-version"], {},
+                 "speaks protocol 2; this harness speaks 1", id="wrong-protocol"),
+    pytest.param(["--adapter", "node"], {"NODE": "/no/such/node"}, "cannot run /no/such/node",
+                 id="node-not-runnable"),
+    pytest.param(["--adapter", "reference", "--node-module", "x.mjs"], {},
+                 "--node-module needs --adapter node", id="node-module-without-node"),
+    pytest.param(["--expectations", "/no/such/expectations.yaml"], {},
+                 "--expectations /no/such/expectations.yaml: no such file",
+                 id="missing-expectations"),
+    pytest.param(["--area", "nope"], {}, "--area nope: no such area; use one of",
+                 id="unknown-area"),
+    pytest.param(["--level", "SHALL"], {}, "--level SHALL: no such level; use MUST, SHOULD, MAY",
+                 id="unknown-level"),
+]
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.parametrize("args, env, words", ERRORS)
+def test_configuration_error_is_said_once(tmp_path: Path, workers: list[str], args: list[str],
+                                          env: dict[str, str], words: str) -> None:
+    write_echo(tmp_path / "cases" / "t", "a", "b", "c")
+    done = pytest_run(*workers, *args, str(tmp_path / "cases"), env=env)
+    text = output(done)
+    assert done.returncode == USAGE_ERROR, text
+    assert len(text.splitlines()) <= MAX_LINES, text
+    assert words in text, text
+    assert "Traceback" not in text and "created:" not in text, text
+
+
+def test_update_expectations_creates_a_missing_file(tmp_path: Path) -> None:
+    """A missing --expectations file is a usage error, except when the run is to write it."""
+    write_case(tmp_path / "cases" / "t", "fails", want="pang")
+    new = tmp_path / "new" / "expectations.yaml"
+    done = pytest_run("--adapter", scripted_adapter(tmp_path), "--expectations", str(new),
+                      "--update-expectations", str(tmp_path / "cases"))
+    assert done.returncode == 1, output(done)
+    assert "t/fails:" in new.read_text()
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
+def test_missing_node_module_is_said_once(tmp_path: Path) -> None:
+    write_echo(tmp_path / "cases" / "t", "a")
+    done = pytest_run("--adapter", "node", "--node-module", "./missing.mjs",
+                      str(tmp_path / "cases"))
+    assert done.returncode == USAGE_ERROR
+    assert output(done).strip() == (
+        "ERROR: --adapter node: --node-module ./missing.mjs: no such file; give the path of a "
+        "module that exports connect, or an installed package's name")
+
+
+def test_the_bundled_suite_with_a_typo_is_two_lines() -> None:
+    done = pytest_run("--adapter", "nod")
+    assert done.returncode == USAGE_ERROR
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "ERROR: --adapter nod: no such adapter (did you mean 'node'?); use reference, node, "
+        "workerd, driver:COMMAND or python:MODULE:FACTORY", ""]
+
+
+def test_missing_npm_parts_say_the_command(monkeypatch: pytest.MonkeyPatch,
+                                           tmp_path: Path) -> None:
+    """Before `npm ci`: the message names the command that installs what is missing."""
+    from sockets_conformance import paths
+    from sockets_conformance.adapters.node import launch
+
+    monkeypatch.setattr(launch, "node_binary", lambda: "node")
+    monkeypatch.setattr(launch, "HERE", tmp_path / "node")
+    with pytest.raises(launch.LaunchError, match=r"@arrowood.dev/socket is not installed: "
+                                                 r"run `npm ci --prefix .*node`"):
+        launch.command()
+    monkeypatch.setattr(paths, "ADAPTERS", tmp_path)
+    with pytest.raises(registry.UnknownAdapter, match=r"workerd is not installed; run `npm ci"):
+        registry.resolve("workerd")
+
+
+def test_broken_workerd_is_told_at_the_handshake(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """workerd starts with the first case; its launcher's handshake runs `workerd --version`
+    so that a broken install is a start failure (found once), not an ERROR per case."""
+    import asyncio
+
+    from sockets_conformance.adapters.workerd import launch
+
+    broken = tmp_path / "workerd"
+    broken.write_text("#!/bin/sh\necho 'cannot execute: wrong architecture' >&2\nexit 126\n")
+    broken.chmod(0o755)
+    monkeypatch.setattr(launch, "BINARY", broken)
+    problem = asyncio.run(launch.binary_problem())
+    assert problem is not None and problem.startswith(
+        f"{broken} --version exited with status 126 (cannot execute: wrong architecture); "
+        f"reinstall it: npm ci --prefix ")
+    monkeypatch.setattr(launch, "BINARY", tmp_path / "absent")
+    assert "cannot run" in (asyncio.run(launch.binary_problem()) or "")
+
+
+def test_no_check_when_no_case_can_run(tmp_path: Path) -> None:
+    """--collect-only, --help and a run of no case file start no driver: a broken one is
+    not the user's problem there."""
+    write_echo(tmp_path / "cases" / "t", "a")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "test_x.py").write_text("def test_x():\n    pass\n")
+    bad = "driver:/no/such/prog"
+    collected = pytest_run("--co", "-q", "--adapter", bad, str(tmp_path / "cases"))
+    assert collected.returncode == 0, output(collected)
+    plain = pytest_run("-q", "--adapter", bad, str(tmp_path / "plain"))
+    assert plain.returncode == 0 and "1 passed" in plain.stdout, output(plain)
+
+
+def test_help_lists_every_adapter() -> None:
+    done = pytest_run("--help", "--adapter", "nod")
+    assert done.returncode == 0, output(done)
+    text = re.sub(r"\s+", " ", done.stdout)
+    adapter_help = text[text.index("--adapter=ADAPTER"):text.index("--node-module")]
+    for form in registry.FORMS:
+        assert form in adapter_help, adapter_help
+    expectations_help = text[text.index("--expectations=PATH"):
+                             text.index("--update-expectations")]
+    assert "node and workerd" in expectations_help, expectations_help
+
+
+def test_crash_in_a_run_is_still_error_for_that_case(tmp_path: Path) -> None:
+    """The start check changes nothing once cases run: a driver that crashes in a case is
+    ERROR for it, and the next case runs on a fresh driver."""
+    write_echo(tmp_path / "cases" / "t", "misbehave", "after")
+    done = pytest_run("-q", "--adapter", f"driver:{sys.executable} {MISBEHAVING} crash",
+                      str(tmp_path / "cases"))
+    assert done.returncode == 1, output(done)
+    assert "1 failed, 1 passed" in done.stdout
+    assert "ERROR  t/misbehave" in done.stdout and "exited with code 3" in done.stdout
+
+
+# --- one truthful summary -------------------------------------------------------------------
+MIXED = {  # name: (want, requirement, feature, expectation or None)
+    "pass": ("pong", MUST, "tcp", None),
+    "fail-expected": ("pang", MUST, "tcp", "FAIL"),
+    "fail": ("pang", MUST, "tcp", None),
+    "pass-expected": ("pong", MUST, "tcp", "FAIL"),
+    "non-strict": ("pang", SHOULD, "tcp", None),
+    "non-strict-expected": ("pang", SHOULD, "tcp", "NON-STRICT"),
+    "not-applicable": ("pong", MUST, "tls", None),
+    "wrong-expected": ("pang", MUST, "tcp", "TIMEOUT"),
+}
+
+
+def mixed_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    folder = tmp_path / "cases" / "t"
+    entries = []
+    for name, (want, requirement, feature, expected) in MIXED.items():
+        write_case(folder, name, want, requirement, feature)
+        if expected:
+            entries.append(f"t/{name}: {{status: {expected}, reason: known}}")
+    expectations = tmp_path / "expectations.yaml"
+    expectations.write_text("\n".join(entries) + "\n")
+    return pytest_run("--adapter", scripted_adapter(tmp_path), "--expectations",
+                      str(expectations), *extra, str(tmp_path / "cases"))
+
+
+def pytest_counts(stdout: str) -> dict[str, int]:
+    last = stdout.strip().splitlines()[-1]
+    return {word.rstrip("s") if word == "errors" else word: int(n)
+            for n, word in re.findall(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)",
+                                      last)}
+
+
+def summary_counts(stdout: str) -> tuple[dict[str, int], list[str]]:
+    """The conformance section's numbers and its list of unexpected results."""
+    section = stdout.split(" conformance ")[1].split("\n", 1)[1].split("\n=")[0]
+    counts = {}
+    for key, pattern in [("cases", r": (\d+) case"), ("PASS", r"^  (\d+) PASS"),
+                         ("expected", r"^  (\d+) expected"),
+                         ("NOT-APPLICABLE", r"^  (\d+) NOT-APPLICABLE"),
+                         ("unexpected", r"^  (\d+) unexpected")]:
+        found = re.search(pattern, section, re.MULTILINE)
+        counts[key] = int(found.group(1)) if found else 0
+    listed = [line.strip() for line in section.splitlines() if line.startswith("    ")]
+    return counts, listed
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_summary_adds_up_to_pytests_counts(tmp_path: Path, workers: list[str]) -> None:
+    done = mixed_run(tmp_path, *workers)
+    assert done.returncode == 1, output(done)
+    counts, listed = summary_counts(done.stdout)
+    got = pytest_counts(done.stdout)
+    tolerated = [line for line in listed if "counted as passed" in line]
+    assert got == {"failed": 3, "passed": 2, "skipped": 1, "xfailed": 2}, done.stdout
+    assert counts["PASS"] + len(tolerated) == got["passed"]
+    assert counts["expected"] == got.get("xfailed", 0)
+    assert counts["NOT-APPLICABLE"] == got.get("skipped", 0)
+    assert counts["unexpected"] - len(tolerated) == got.get("failed", 0) + got.get("error", 0)
+    assert counts["cases"] == sum(got.values()) == len(MIXED)
+    assert len(listed) == counts["unexpected"]
+    where = rep.shown_path(tmp_path / "expectations.yaml")
+    assert f"  2 expected (1 FAIL, 1 NON-STRICT) per {where}" in done.stdout
+    assert "4 unexpected (1 PASS, 2 FAIL, 1 NON-STRICT):" in done.stdout
+    assert listed[0].startswith("FAIL t/fail: ") and "pang" in listed[0]
+    assert listed[1].startswith("NON-STRICT t/non-strict: ")
+    assert listed[1].endswith("(counted as passed; --strict-conformance fails it)")
+    assert listed[2] == f"PASS t/pass-expected: expected FAIL per {where}; delete its entry"
+    assert listed[3].startswith("FAIL t/wrong-expected: ")
+    assert listed[3].endswith(f"(expected TIMEOUT per {where})")
+    # the expected ones are counted, never listed
+    assert not any("-expected:" in line and "wrong" not in line and "pass-" not in line
+                   for line in listed)
+
+
+def test_summary_under_strict_conformance(tmp_path: Path) -> None:
+    done = mixed_run(tmp_path, "--strict-conformance")
+    counts, listed = summary_counts(done.stdout)
+    got = pytest_counts(done.stdout)
+    assert got == {"failed": 4, "passed": 1, "skipped": 1, "xfailed": 2}, done.stdout
+    assert counts["PASS"] == got["passed"] and counts["unexpected"] == got["failed"]
+    assert not any("counted as passed" in line for line in listed)
+
+
+def test_summary_lines_without_surprises() -> None:
+    outcomes = [rep.Outcome("a/x", "PASS", None, "", "passed"),
+                rep.Outcome("a/y", "FAIL", "FAIL", "m", "xfailed"),
+                rep.Outcome("a/z", "NON-STRICT", "NON-STRICT", "m", "xfailed")]
+    assert rep.summary_lines("node", outcomes, "adapters/node/expectations.yaml",
+                             "@arrowood.dev/socket 0.2.0") == [
+        "adapter node (@arrowood.dev/socket 0.2.0): 3 case(s)",
+        "  1 PASS",
+        "  2 expected (1 FAIL, 1 NON-STRICT) per adapters/node/expectations.yaml",
+        "  0 unexpected",
+    ]
+
+
+# --- selection by area and level ------------------------------------------------------------
+def collected(*args: str) -> tuple[list[str], str]:
+    """The case ids `pytest --co` selects, and its last line."""
+    done = pytest_run("--co", "-q", *args)
+    assert done.returncode == 0, output(done)
+    ids = [line.split("::")[-1] for line in done.stdout.splitlines() if "::" in line]
+    return ids, done.stdout.strip().splitlines()[-1]
+
+
+def test_area_selects_the_cases_of_areas() -> None:
+    ids, last = collected("--area", "half-open", "--area", "close")
+    wanted = [p.relative_to(CASES).with_suffix("").as_posix()
+              for area in ("half-open", "close") for p in (CASES / area).glob("*.yaml")]
+    assert sorted(ids) == sorted(wanted)
+    total = len(list(CASES.rglob("*.yaml")))
+    assert last.startswith(f"{len(ids)}/{total} tests collected ({total - len(ids)} "
+                           f"deselected)"), last
+
+
+def test_level_selects_cases_citing_that_level() -> None:
+    """--level may --level SHOULD: the cases citing at least one MAY or SHOULD requirement
+    (levels are matched whatever their case)."""
+    reqs = catalogue()
+    ids, _ = collected("--level", "may", "--level", "SHOULD")
+    wanted = {p.relative_to(CASES).with_suffix("").as_posix() for p in CASES.rglob("*.yaml")
+              if any(reqs[r].level in ("SHOULD", "MAY") for r in load_case(p).requirements)}
+    assert ids and set(ids) == wanted
+
+
+# --- Ctrl-C -----------------------------------------------------------------------------------
+def session_members(sid: int) -> list[int]:
+    """Live processes of a session (the pytest run and its xdist workers; the drivers each
+    lead a session of their own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[4]) == sid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def pid_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    where = tmp_path / "pids"
+    where.mkdir()
+    monkeypatch.setenv("DRIVER_PID_DIR", str(where))
+    return where
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_ctrl_c_ends_the_run_with_one_line(tmp_path: Path, pid_dir: Path,
+                                           workers: list[str]) -> None:
+    write_echo(tmp_path / "cases" / "t", "misbehave", "a", "b", "c")
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *workers,
+               "--adapter", f"driver:{sys.executable} {MISBEHAVING} hang",
+               "--timeout-multiplier", "100", str(tmp_path / "cases")]
+    run = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, start_new_session=True)
+    try:
+        wait_for(lambda: any(p.name.endswith(".hanging") for p in pid_dir.iterdir()), 60,
+                 "the driver to hang")
+        os.killpg(run.pid, signal.SIGINT)   # Ctrl-C: the whole foreground group
+        out, _ = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 2, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert "node down" not in out, out
+    ending = out[out.index("interrupted (Ctrl-C)"):].strip().splitlines()
+    assert len(ending) == 2 and " in " in ending[1], out   # that line, then pytest's counts
+    assert len(out.splitlines()) <= 6, out   # progress, blank, the line, the counts
+    drivers = [int(p.name) for p in pid_dir.iterdir() if p.name.isdigit()]
+    assert drivers   # serially the start check's driver runs the cases too
+    wait_for(lambda: not any(alive(p) for p in drivers), 10, "the drivers to go")
+    wait_for(lambda: session_members(run.pid) == [], 10, "the xdist workers to go")
+
+
+# --- where reports point -----------------------------------------------------------------------
+RECORDER = """\
+import json
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        with open("reports.jsonl", "a") as out:
+            out.write(json.dumps({"name": report.nodeid.split("::")[-1],
+                                  "location": report.location,
+                                  "longrepr": report.longrepr
+                                  if isinstance(report.longrepr, tuple) else None}) + "\\n")
+"""
+
+
+def test_reports_point_at_the_case_file(tmp_path: Path) -> None:
+    folder = tmp_path / "cases" / "t"
+    write_case(folder, "fails", want="pang")
+    write_case(folder, "skips", feature="tls")
+    (tmp_path / "conftest.py").write_text(RECORDER)
+    done = pytest_run("-rs", "--adapter", scripted_adapter(tmp_path), "cases", cwd=tmp_path)
+    assert done.returncode == 1, output(done)
+    reports = {r["name"]: r for r in map(json.loads,
+                                          (tmp_path / "reports.jsonl").read_text().splitlines())}
+    assert reports["t/fails"]["location"][:2] == ["cases/t/fails.yaml", READ_LINE - 1]
+    path, line, why = reports["t/skips"]["longrepr"]
+    assert (Path(path), line) == (folder / "skips.yaml", 4)     # its `features:` line
+    assert "NOT-APPLICABLE: scripted does not support tls" in why
+    assert "SKIPPED [1] cases/t/skips.yaml:4: NOT-APPLICABLE" in done.stdout, done.stdout
+    assert "plugin.py" not in done.stdout
+
+
+def test_rerun_line_keeps_the_verdict_options(tmp_path: Path) -> None:
+    write_case(tmp_path / "cases" / "t", "fails", want="pang", requirement=SHOULD)
+    adapter = scripted_adapter(tmp_path)
+    done = pytest_run("--adapter", adapter, "--strict-conformance", "--timeout-multiplier",
+                      "1.5", "cases", cwd=tmp_path)
+    assert done.returncode == 1, output(done)
+    rerun = next(line.strip() for line in done.stdout.splitlines() if "rerun:" in line)
+    assert rerun == (f"rerun: pytest cases/t/fails.yaml --adapter '{adapter}' "
+                     f"--strict-conformance --timeout-multiplier 1.5")
+    again = subprocess.run(rerun.removeprefix("rerun: ").replace(
+        "pytest", f"{sys.executable} -m pytest -p no:cacheprovider", 1), shell=True,
+        cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "1 failed" in again.stdout, again.stdout + again.stderr
+
+
+def test_rerun_of_a_bundled_case_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    case = load_case(CASES / "close" / "after-peer-fin.yaml")
+    assert rep.rerun_command(case, ["--adapter", "node"], cwd=ROOT) == \
+        "pytest cases/close/after-peer-fin.yaml --adapter node"
+    monkeypatch.setattr(rep, "INSTALLED", True)
+    assert rep.rerun_command(case, ["--adapter", "node", "--strict-conformance"]) == \
+        "sockets-conformance -k close/after-peer-fin --adapter node --strict-conformance"
