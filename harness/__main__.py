@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sockets_conformance.lint import check, coverage
-from sockets_conformance.requirements import catalogue
+from sockets_conformance.gates.lint import check, coverage
+from sockets_conformance.model.requirements import catalogue
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,19 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "bench":
-        from sockets_conformance.bench import main as bench_main
+        from sockets_conformance.gates.bench import main as bench_main
 
         return bench_main(args)
 
     if args.command == "mutants":
-        from sockets_conformance.mutation import main as mutants_main
+        from sockets_conformance.gates.mutation import main as mutants_main
 
         return mutants_main(args)
 
     if args.command == "matrix":
         from pathlib import Path
 
-        from sockets_conformance.matrix import write
+        from sockets_conformance.reports.matrix import write
 
         for column in write([Path(p) for p in args.results], Path(args.out)):
             print(column.summary())
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from pathlib import Path
 
-        from sockets_conformance.reportgen import main as report_main
+        from sockets_conformance.reports.build import main as report_main
 
         names = args.impl or ["reference", "node", "workerd"]
         return report_main(names, Path(args.out), args.pytest_args)

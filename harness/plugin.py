@@ -24,11 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sockets_conformance import expectations as exp
-from sockets_conformance.adapter import Adapter, AdapterError, ImplementationInfo
-from sockets_conformance.model import Case
-from sockets_conformance.paths import CASE_SCHEMA, CASES, ROOT
-from sockets_conformance.registry import (
+from sockets_conformance.adapters.registry import (
     FORMS,
     NAMED,
     UnknownAdapter,
@@ -36,10 +32,14 @@ from sockets_conformance.registry import (
     resolve,
     shown,
 )
-from sockets_conformance.report import Outcome, shown_path, summary_lines
-from sockets_conformance.requirements import LEVELS
-from sockets_conformance.results import CaseResult, Status
-from sockets_conformance.results_file import ResultsWriter
+from sockets_conformance.model.case import Case
+from sockets_conformance.model.requirements import LEVELS
+from sockets_conformance.model.results import CaseResult, Status
+from sockets_conformance.paths import CASE_SCHEMA, CASES, ROOT
+from sockets_conformance.reports.failure import Outcome, shown_path, summary_lines
+from sockets_conformance.reports.results_file import ResultsWriter
+from sockets_conformance.running import expectations as exp
+from sockets_conformance.running.adapter import Adapter, AdapterError, ImplementationInfo
 
 # The loader (jsonschema), the runner (asyncio, trustme, cryptography) and the Allure
 # support are imported where they are first used: under -n auto the controlling process
@@ -48,8 +48,8 @@ from sockets_conformance.results_file import ResultsWriter
 if TYPE_CHECKING:
     import asyncio
 
-    from sockets_conformance.loader import CaseError
-    from sockets_conformance.runner import Settings
+    from sockets_conformance.model.loader import CaseError
+    from sockets_conformance.running.runner import Settings
 
 STATUS_KEY = "conformance_status"
 CASE_KEY = "conformance_case"
@@ -176,7 +176,7 @@ class _State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            from sockets_conformance.runner import Settings
+            from sockets_conformance.running.runner import Settings
 
             self._settings = Settings(
                 timeout_multiplier=self.config.getoption("timeout_multiplier"))
@@ -263,7 +263,7 @@ class _State:
 def _is_process(adapter: Adapter) -> bool:
     """A driver in another process (node, workerd, driver:, or a python: factory that
     returns one). The driver module is loaded whenever such an adapter exists."""
-    driver = sys.modules.get("sockets_conformance.driver")
+    driver = sys.modules.get("sockets_conformance.running.driver")
     return driver is not None and isinstance(adapter, driver.DriverAdapter)
 
 
@@ -377,7 +377,7 @@ def _selected(item: pytest.Item, areas: set[str], levels: set[str]) -> bool:
 
 
 def _levels(requirement_ids: Iterable[str]) -> set[str]:
-    from sockets_conformance.requirements import catalogue
+    from sockets_conformance.model.requirements import catalogue
 
     reqs = catalogue()
     return {reqs[rid].level for rid in requirement_ids if rid in reqs}
@@ -388,7 +388,7 @@ _PREVIOUS_SIGINT: list[Any] = []
 
 
 def _kill_drivers() -> None:
-    driver = sys.modules.get("sockets_conformance.driver")
+    driver = sys.modules.get("sockets_conformance.running.driver")
     if driver is not None:
         driver.kill_all()
 
@@ -466,7 +466,7 @@ def _is_case_file(path: Path, roots: list[Path]) -> bool:
 
 class CaseFile(pytest.File):
     def collect(self) -> list[pytest.Item]:
-        from sockets_conformance.loader import CaseError, load_case
+        from sockets_conformance.model.loader import CaseError, load_case
 
         try:
             case = load_case(self.path)
@@ -523,9 +523,9 @@ class CaseItem(pytest.Item):
         self.case = case
         for feature in case.features:
             self.add_marker(feature)
-        from sockets_conformance import allure_support
+        from sockets_conformance.reports import allure_results
 
-        for mark in allure_support.markers(case):
+        for mark in allure_results.markers(case):
             self.add_marker(mark)
         self.expected = self.config.stash[_STATE].expectations.get(case.id)
         if self.expected is not None:
@@ -537,8 +537,8 @@ class CaseItem(pytest.Item):
         self.user_properties.append((CASE_KEY, case.id))
 
     def runtest(self) -> None:
-        from sockets_conformance import allure_support
-        from sockets_conformance.report import render
+        from sockets_conformance.reports import allure_results
+        from sockets_conformance.reports.failure import render
 
         state = self.config.stash[_STATE]
         result, info = self._run(state)
@@ -557,7 +557,7 @@ class CaseItem(pytest.Item):
         if self.expected is not None:
             self.user_properties.append(("conformance_expected", self.expected.status.value))
         options = self._rerun_options(state)
-        allure_support.attach(self.case, result, info, state.spec, options)
+        allure_results.attach(self.case, result, info, state.spec, options)
         if result.status is Status.NOT_APPLICABLE:
             pytest.skip(f"NOT-APPLICABLE: {result.message}")
         passed = result.status is Status.PASS or (result.status is Status.NON_STRICT
@@ -576,7 +576,7 @@ class CaseItem(pytest.Item):
         raise CaseBehaviourFailed(text)
 
     def _run(self, state: _State) -> tuple[CaseResult, ImplementationInfo]:
-        from sockets_conformance.runner import run_case
+        from sockets_conformance.running.runner import run_case
 
         try:
             adapter = state.adapter()

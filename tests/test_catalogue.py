@@ -3,7 +3,7 @@ and those cases pass against the reference.
 
 The pins used to be tests/variants.py and tests/tls_variants.py, a second catalogue of bugs
 run by one pytest process per variant (about a minute each). Now they are data on the
-mutants in harness/mutants/, the full gate (`python -m sockets_conformance mutants`) fails
+mutants in harness/gates/mutants/, the full gate (`python -m sockets_conformance mutants`) fails
 on a pin that does not hold, and this test runs only the pinned pairs, in-process, with the
 gate's own runner and kill rule, so that a case edited into no longer catching its bug shows
 in the ordinary test run.
@@ -16,12 +16,10 @@ import logging
 from collections.abc import Iterable
 
 import pytest
-from sockets_conformance.adapter import Adapter
 from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
-from sockets_conformance.lint import load_all
-from sockets_conformance.model import Case
-from sockets_conformance.mutants import Mutant, by_id, catalogue
-from sockets_conformance.mutation import (
+from sockets_conformance.gates.lint import load_all
+from sockets_conformance.gates.mutants import Mutant, by_id, catalogue
+from sockets_conformance.gates.mutation import (
     DEFAULT_MULTIPLIER,
     GateReport,
     Outcome,
@@ -30,8 +28,10 @@ from sockets_conformance.mutation import (
     kills,
     pin_problems,
 )
-from sockets_conformance.results import CaseResult, Status
-from sockets_conformance.runner import Settings
+from sockets_conformance.model.case import Case
+from sockets_conformance.model.results import CaseResult, Status
+from sockets_conformance.running.adapter import Adapter
+from sockets_conformance.running.runner import Settings
 
 MUTANTS = catalogue()
 PINNED = [m for m in MUTANTS if m.breaks]
@@ -89,7 +89,7 @@ def _report(outcomes: dict[tuple[str, str], str], mutant: Mutant) -> GateReport:
 
 
 def test_gate_reports_a_pin_that_does_not_hold_and_a_pin_to_no_case() -> None:
-    """What harness/mutation.py's pin check says, on made-up outcomes: a pinned case that
+    """What harness/gates/mutation.py's pin check says, on made-up outcomes: a pinned case that
     passed, one that killed (no problem), one that did not take part (not judged), and in
     the full gate a pin naming no case."""
     mutant = by_id("close-closed-pending")

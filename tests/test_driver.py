@@ -1,4 +1,4 @@
-"""The driver protocol end to end: harness/driver.py against real driver processes.
+"""The driver protocol end to end: harness/running/driver.py against real driver processes.
 
 The good driver is the reference over stdio (adapters/reference/stdio_driver.py); the bad
 ones are tests/drivers/misbehaving.py, which breaks the protocol only in cases whose id ends
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from sockets_conformance import driver as drv
-from sockets_conformance.adapter import AdapterError
-from sockets_conformance.loader import load_case
-from sockets_conformance.model import Case
+from sockets_conformance.model.case import Case
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.model.results import CaseResult, Status
+from sockets_conformance.model.values import UNDEFINED, ObjectRef, PromiseRef, TypedBytes
 from sockets_conformance.paths import ADAPTERS, ROOT
-from sockets_conformance.results import CaseResult, Status
-from sockets_conformance.runner import Settings, run_case
-from sockets_conformance.values import UNDEFINED, ObjectRef, PromiseRef, TypedBytes
+from sockets_conformance.running import driver as drv
+from sockets_conformance.running.adapter import AdapterError
+from sockets_conformance.running.runner import Settings, run_case
 
 from tests.needs import needs_netns, needs_node, needs_npm_part, netns_prefix, node_path
 from tests.processes import alive, group_members, wait_exited, wait_for
@@ -208,7 +208,7 @@ def test_reference_over_stdio_matches_in_process(tmp_path: Path) -> None:
 
 
 def test_driver_command_from_registry() -> None:
-    from sockets_conformance.registry import resolve
+    from sockets_conformance.adapters.registry import resolve
 
     adapter = resolve("driver:python -m 'sockets_conformance.adapters.reference.stdio_driver'")
     assert isinstance(adapter, drv.DriverAdapter)

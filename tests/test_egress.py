@@ -31,23 +31,12 @@ from typing import Any
 
 import pytest
 import yaml
-from sockets_conformance import guard as guard_mod
-from sockets_conformance import judge
 from sockets_conformance.adapters.reference import egress
 from sockets_conformance.adapters.reference.address import parse
-from sockets_conformance.checks import check_case
-from sockets_conformance.guard import (
-    NAME_LOOKUP,
-    NOT_ENDPOINT,
-    NOT_LOOPBACK,
-    BlockedByHarness,
-    decide,
-)
-from sockets_conformance.loader import load_case
-from sockets_conformance.paths import CASES, ROOT
-from sockets_conformance.ranges import CLOUDFLARE_RANGES, cloudflare
-from sockets_conformance.runner import DEFAULT_SELF_ADDRESS, Runner, Settings
-from sockets_conformance.values import (
+from sockets_conformance.model.checks import check_case
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.model.ranges import CLOUDFLARE_RANGES, cloudflare
+from sockets_conformance.model.values import (
     Fulfilled,
     JSErrorInfo,
     Pending,
@@ -56,6 +45,17 @@ from sockets_conformance.values import (
     Returned,
     Threw,
 )
+from sockets_conformance.paths import CASES, ROOT
+from sockets_conformance.running import guard as guard_mod
+from sockets_conformance.running import judge
+from sockets_conformance.running.guard import (
+    NAME_LOOKUP,
+    NOT_ENDPOINT,
+    NOT_LOOPBACK,
+    BlockedByHarness,
+    decide,
+)
+from sockets_conformance.running.runner import DEFAULT_SELF_ADDRESS, Runner, Settings
 
 from tests.needs import needs_netns, needs_strace, netns_prefix
 

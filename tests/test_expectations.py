@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sockets_conformance import expectations as exp
+from sockets_conformance.model.results import Status
 from sockets_conformance.paths import ROOT
-from sockets_conformance.results import Status
+from sockets_conformance.running import expectations as exp
 
 CASE = """\
 id: t/{name}

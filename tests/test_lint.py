@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sockets_conformance.lint import check, coverage
+from sockets_conformance.gates.lint import check, coverage
 
 CASE = """id: a/{name}
 title: {title}

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from sockets_conformance.loader import CaseError, load_case
+from sockets_conformance.model.loader import CaseError, load_case
 from sockets_conformance.paths import CASES
 
 MALFORMED = sorted((Path(__file__).parent / "malformed").glob("*.yaml"))

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from sockets_conformance.adapters.reference import address as addr
 from sockets_conformance.adapters.reference.socket import Options, Socket
-from sockets_conformance.lint import load_all
-from sockets_conformance.mutants import AREAS, Mutant, by_id, catalogue
-from sockets_conformance.mutation import (
+from sockets_conformance.adapters.registry import resolve
+from sockets_conformance.gates.lint import load_all
+from sockets_conformance.gates.mutants import AREAS, Mutant, by_id, catalogue
+from sockets_conformance.gates.mutation import (
     EXEMPTIONS,
     Outcome,
     caught_by,
@@ -26,8 +27,7 @@ from sockets_conformance.mutation import (
     run_gate,
     select,
 )
-from sockets_conformance.registry import resolve
-from sockets_conformance.results import CaseResult, Status, StepRecord
+from sockets_conformance.model.results import CaseResult, Status, StepRecord
 
 MUTANTS = catalogue()
 
@@ -67,7 +67,7 @@ def test_each_mutant_differs_from_the_reference_and_builds(mutant: Mutant) -> No
     else:
         assert mutant.parse_address is not addr.parse or \
             mutant.parse_options is not Options.parse
-    adapter = resolve(f"python:sockets_conformance.mutants:{mutant.factory_name}")
+    adapter = resolve(f"python:sockets_conformance.gates.mutants:{mutant.factory_name}")
     assert adapter.info.name == f"mutant:{mutant.id}"
     assert by_id(mutant.id) is mutant
 

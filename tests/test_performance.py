@@ -21,13 +21,13 @@ import re
 import tracemalloc
 from collections.abc import Callable
 
-from sockets_conformance import bench
-from sockets_conformance import driver as drv
-from sockets_conformance.loader import load_case
+from sockets_conformance.gates import bench
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.model.results import Status
+from sockets_conformance.model.values import show
 from sockets_conformance.paths import CASES
-from sockets_conformance.results import Status
+from sockets_conformance.running import driver as drv
 from sockets_conformance.servers.puppet import ChunkBuffer
-from sockets_conformance.values import show
 
 MiB = 1024 * 1024
 

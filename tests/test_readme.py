@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 import yaml
-from sockets_conformance import expectations
-from sockets_conformance.lint import load_all
-from sockets_conformance.loader import load_case
-from sockets_conformance.model import Case
-from sockets_conformance.mutants import catalogue as mutant_catalogue
+from sockets_conformance.gates.lint import load_all
+from sockets_conformance.gates.mutants import catalogue as mutant_catalogue
+from sockets_conformance.model.case import Case
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.model.requirements import catalogue
 from sockets_conformance.paths import CASES, ROOT
-from sockets_conformance.requirements import catalogue
+from sockets_conformance.running import expectations
 
 DOCS = {name: (ROOT / name).read_text(encoding="utf-8")
         for name in ("README.md", "spec/adapter-protocol.md")}

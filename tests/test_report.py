@@ -10,9 +10,10 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-from sockets_conformance import matrix, reportgen
+from sockets_conformance.model.requirements import catalogue
 from sockets_conformance.paths import ROOT
-from sockets_conformance.requirements import catalogue
+from sockets_conformance.reports import build as reportgen
+from sockets_conformance.reports import matrix
 
 from tests import browser
 from tests.needs import needs_chromium, needs_node, needs_npm_part
@@ -90,7 +91,8 @@ def test_allure_report_renders_offline(tmp_path: Path) -> None:
     results = tmp_path / "allure-results"
     cases = ["cases/connect/object-form.yaml", "cases/half-open/allow-true-writable-open.yaml"]
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          *cases, "--adapter=python:sockets_conformance.mutants:half_open_ignored",
+                          *cases,
+                          "--adapter=python:sockets_conformance.gates.mutants:half_open_ignored",
                           f"--alluredir={results}"], cwd=ROOT, check=False,
                          capture_output=True, text=True)
     entries = [json.loads(p.read_text()) for p in results.glob("*-result.json")]

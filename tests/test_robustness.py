@@ -30,14 +30,14 @@ from typing import Any
 
 import pytest
 import yaml
-from sockets_conformance import driver as drv
 from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
-from sockets_conformance.loader import load_case
-from sockets_conformance.model import Case
+from sockets_conformance.model.case import Case
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.model.results import CaseResult, Status
 from sockets_conformance.paths import ADAPTERS, CASES, ROOT
-from sockets_conformance.report import render
-from sockets_conformance.results import CaseResult, Status
-from sockets_conformance.runner import Settings, run_case
+from sockets_conformance.reports.failure import render
+from sockets_conformance.running import driver as drv
+from sockets_conformance.running.runner import Settings, run_case
 
 from tests.case_texts import HANG
 from tests.needs import needs_node, needs_npm_part

@@ -7,13 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sockets_conformance.adapter import AdapterError, CaseContext, ImplementationInfo
-from sockets_conformance.loader import load_case
-from sockets_conformance.model import Case
-from sockets_conformance.requirements import catalogue
-from sockets_conformance.results import Status
-from sockets_conformance.runner import Settings, run_case
-from sockets_conformance.values import (
+from sockets_conformance.model.case import Case
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.model.requirements import catalogue
+from sockets_conformance.model.results import Status
+from sockets_conformance.model.values import (
     UNDEFINED,
     AwaitReply,
     CallReply,
@@ -25,6 +23,8 @@ from sockets_conformance.values import (
     Returned,
     Threw,
 )
+from sockets_conformance.running.adapter import AdapterError, CaseContext, ImplementationInfo
+from sockets_conformance.running.runner import Settings, run_case
 
 HEADER = """id: x/{name}
 title: a case written by the runner tests

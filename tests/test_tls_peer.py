@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from sockets_conformance.adapter import CaseContext
-from sockets_conformance.loader import load_case
-from sockets_conformance.runner import Runner, Settings
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.running.adapter import CaseContext
+from sockets_conformance.running.runner import Runner, Settings
 from sockets_conformance.servers import certs
 from sockets_conformance.servers.puppet import Connection, PeerFailure, PuppetPeer
 from sockets_conformance.servers.tls import TlsState

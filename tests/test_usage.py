@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sockets_conformance import registry
-from sockets_conformance import report as rep
-from sockets_conformance.loader import load_case
+from sockets_conformance.adapters import registry
+from sockets_conformance.model.loader import load_case
+from sockets_conformance.model.requirements import catalogue
 from sockets_conformance.paths import CASES, ROOT
-from sockets_conformance.requirements import catalogue
+from sockets_conformance.reports import failure as rep
 
 from tests.processes import alive, wait_for
 

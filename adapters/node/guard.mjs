@@ -7,10 +7,10 @@
 // undici all go through), dgram sockets and the dns module -- and refuses, before any system
 // call, every destination outside 127.0.0.0/8 and ::1 and every name other than "localhost".
 // While a case is armed, loopback too is limited to the case's own endpoints (its peers and
-// closed port), as in harness/guard.py, so a wrong implementation cannot touch whatever else
+// closed port), as in harness/running/guard.py, so a wrong implementation cannot touch whatever else
 // listens on the machine (a developer's Postgres on 127.0.0.1:5432). A refusal looks to the
 // implementation like an ordinary connection failure (ECONNREFUSED / ENOTFOUND); the attempt
-// is recorded as the same sentence harness/guard.py writes, and the harness fails the case
+// is recorded as the same sentence harness/running/guard.py writes, and the harness fails the case
 // with it.
 //
 // It must be installed before the implementation is imported, so the implementation cannot
@@ -22,7 +22,7 @@ import dns from 'node:dns';
 import net from 'node:net';
 import { syncBuiltinESMExports } from 'node:module';
 
-// Same wording as harness/guard.py (Attempt.message), so a reader sees one sentence whatever
+// Same wording as harness/running/guard.py (Attempt.message), so a reader sees one sentence whatever
 // the implementation's language.
 const NAME_LOOKUP = 'a DNS look-up of a name other than localhost';
 const NOT_LOOPBACK = 'not a loopback address';

@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sockets_conformance.driver import DriverAdapter
 from sockets_conformance.paths import npm_install_command
+from sockets_conformance.running.driver import DriverAdapter
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "stdio.mjs"

@@ -11,10 +11,7 @@ import asyncio
 import itertools
 from typing import Any
 
-from sockets_conformance.adapter import CaseContext, ImplementationInfo
-from sockets_conformance.guard import Guard
-from sockets_conformance.guard import install as install_guard
-from sockets_conformance.values import (
+from sockets_conformance.model.values import (
     UNDEFINED,
     AwaitReply,
     CallReply,
@@ -27,6 +24,9 @@ from sockets_conformance.values import (
     Returned,
     Threw,
 )
+from sockets_conformance.running.adapter import CaseContext, ImplementationInfo
+from sockets_conformance.running.guard import Guard
+from sockets_conformance.running.guard import install as install_guard
 
 from . import js
 from .js import JSError, follow, promise
@@ -237,7 +237,7 @@ class ReferenceAdapter:
         )
 
     async def start(self) -> None:
-        # The safety guard (harness/guard.py) before anything can dial out.
+        # The safety guard (harness/running/guard.py) before anything can dial out.
         install_guard()
 
     async def open_scope(self, context: CaseContext) -> ReferenceScope:

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sockets_conformance.ranges import cloudflare
+from sockets_conformance.model.ranges import cloudflare
 
 from .address import Address
 

@@ -16,7 +16,7 @@ import ssl
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sockets_conformance.values import UNDEFINED
+from sockets_conformance.model.values import UNDEFINED
 
 from . import address as addr
 from . import egress, limits
@@ -106,7 +106,7 @@ class Socket:
 
     The larger behaviours (connect, close, the end of the stream, startTls) are written as a
     short method that calls one named step per thing workerd does, in workerd's order. Each
-    step is a seam: the mutation gate's faulty variants (harness/mutants/) override exactly
+    step is a seam: the mutation gate's faulty variants (harness/gates/mutants/) override exactly
     one step to leave it out or get it wrong, so no copy of a method exists anywhere.
 
     Seams for variants:

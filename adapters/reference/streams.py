@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from sockets_conformance.values import UNDEFINED, TypedBytes
+from sockets_conformance.model.values import UNDEFINED, TypedBytes
 
 from .js import JSError, promise, rejected, resolved, settle, type_error
 

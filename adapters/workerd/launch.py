@@ -2,7 +2,7 @@
 
   pytest --adapter workerd     (= driver:python -m sockets_conformance.adapters.workerd.launch)
 
-The harness's driver client (harness/driver.py) starts this process once per pytest worker
+The harness's driver client (harness/running/driver.py) starts this process once per pytest worker
 and speaks the protocol to it on stdin/stdout, as to any driver. This process runs workerd
 (one per pytest worker, reused across cases) serving adapters/workerd/worker.mjs, and
 forwards each case's requests over a WebSocket of its own: workerd ties every socket to the

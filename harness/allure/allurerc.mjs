@@ -1,5 +1,5 @@
 // Allure Report 3 configuration: one self-contained HTML file (no server needed, opens from
-// file://). The report's analytics tag is stripped afterwards by harness/reportgen.py.
+// file://). The report's analytics tag is stripped afterwards by harness/reports/build.py.
 import { defineConfig } from "allure";
 
 export default defineConfig({
