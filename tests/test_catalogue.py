@@ -19,15 +19,15 @@ import pytest
 from sockets_conformance.adapters.reference.adapter import ReferenceAdapter
 from sockets_conformance.gates.lint import load_all
 from sockets_conformance.gates.mutants import Mutant, by_id, catalogue
-from sockets_conformance.gates.mutation import (
-    DEFAULT_MULTIPLIER,
+from sockets_conformance.gates.mutation import DEFAULT_MULTIPLIER
+from sockets_conformance.gates.mutation_matrix import (
     GateReport,
     Outcome,
-    _run_isolated,
     caught_by,
     kills,
     pin_problems,
 )
+from sockets_conformance.gates.mutation_worker import _run_isolated
 from sockets_conformance.model.case import Case
 from sockets_conformance.model.results import CaseResult, Status
 from sockets_conformance.running.adapter import Adapter
@@ -89,7 +89,7 @@ def _report(outcomes: dict[tuple[str, str], str], mutant: Mutant) -> GateReport:
 
 
 def test_gate_reports_a_pin_that_does_not_hold_and_a_pin_to_no_case() -> None:
-    """What harness/gates/mutation.py's pin check says, on made-up outcomes: a pinned case that
+    """What the gate's pin check (mutation_matrix.py) says, on made-up outcomes: a pinned case that
     passed, one that killed (no problem), one that did not take part (not judged), and in
     the full gate a pin naming no case."""
     mutant = by_id("close-closed-pending")

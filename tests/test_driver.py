@@ -24,6 +24,7 @@ from sockets_conformance.model.results import CaseResult, Status
 from sockets_conformance.model.values import UNDEFINED, ObjectRef, PromiseRef, TypedBytes
 from sockets_conformance.paths import ADAPTERS, ROOT
 from sockets_conformance.running import driver as drv
+from sockets_conformance.running import processes, protocol
 from sockets_conformance.running.adapter import AdapterError
 from sockets_conformance.running.runner import Settings, run_case
 
@@ -83,7 +84,7 @@ def pid_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("DRIVER_PID_DIR", str(where))
     yield where
     wait_exited(driver_pids(where), 10, "the test's drivers to exit")
-    assert drv.live_pids() == []
+    assert processes.live_pids() == []
 
 
 def driver_pids(pid_dir: Path) -> list[int]:
@@ -92,7 +93,7 @@ def driver_pids(pid_dir: Path) -> list[int]:
 
 # --- the schema and the value encoding -------------------------------------------------------
 def test_schema_is_valid_2020_12() -> None:
-    schema = json.loads(drv.PROTOCOL_SCHEMA.read_text())
+    schema = json.loads(protocol.PROTOCOL_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"].endswith("/2020-12/schema")
 
@@ -104,7 +105,7 @@ def test_schema_is_valid_2020_12() -> None:
     {"id": 3, "error": {"message": "no handle named 'x'"}},
 ])
 def test_good_call_replies(reply: dict) -> None:
-    assert drv.reply_error("call", reply) is None
+    assert protocol.reply_error("call", reply) is None
 
 
 @pytest.mark.parametrize("reply, complaint", [
@@ -115,24 +116,25 @@ def test_good_call_replies(reply: dict) -> None:
     ({"id": 3, "returned": {"$shiny": 1}}, "a call reply is"),
 ])
 def test_bad_call_replies(reply: dict, complaint: str) -> None:
-    problem = drv.reply_error("call", reply)
+    problem = protocol.reply_error("call", reply)
     assert problem is not None and complaint in problem
 
 
 def test_requests_the_harness_sends_are_valid() -> None:
-    request = drv.validator("#/$defs/request")
+    request = protocol.validator("#/$defs/request")
     for message in [
         {"id": 0, "cmd": "start", "protocol": 1},
         {"id": 1, "cmd": "open_scope", "case": "a/b", "allowed": [["127.0.0.1", 1]],
          "ca_pem": None, "self": None},
         {"id": 2, "cmd": "call", "op": "write",
-         "args": drv.encode({"writer": "w", "chunk": b"\x00\xff"})},
+         "args": protocol.encode({"writer": "w", "chunk": b"\x00\xff"})},
         {"id": 3, "cmd": "call", "op": "connect",
-         "args": drv.encode({"socket": "s", "address": {"hostname": "h", "port": float("nan")}})},
+         "args": protocol.encode({"socket": "s",
+                                  "address": {"hostname": "h", "port": float("nan")}})},
         {"id": 4, "cmd": "await", "promise": "p1", "timeout": 0.1},
         {"id": 5, "cmd": "batch", "calls": [
-            {"op": "write", "args": drv.encode({"writer": "w",
-                                                "chunk": TypedBytes("DataView", b"hi")})},
+            {"op": "write", "args": protocol.encode({"writer": "w",
+                                                     "chunk": TypedBytes("DataView", b"hi")})},
             {"op": "write", "args": {"writer": "w", "chunk": "text"}}]},
     ]:
         assert list(request.iter_errors(message)) == [], message
@@ -142,9 +144,9 @@ def test_requests_the_harness_sends_are_valid() -> None:
 def test_values_round_trip() -> None:
     value = {"a": [UNDEFINED, b"bytes", float("inf"), None, True, 1.5, "s"],
              "p": PromiseRef("p9"), "o": ObjectRef("ReadableStream")}
-    back = drv.decode(json.loads(json.dumps(drv.encode(value), allow_nan=False)))
+    back = protocol.decode(json.loads(json.dumps(protocol.encode(value), allow_nan=False)))
     assert back == value
-    nan = drv.decode(drv.encode(float("nan")))
+    nan = protocol.decode(protocol.encode(float("nan")))
     assert isinstance(nan, float) and nan != nan
 
 
@@ -289,7 +291,7 @@ def test_wrong_protocol_version_refused(pid_dir: Path) -> None:
     adapter = misbehaving("wrong-version")
     with pytest.raises(AdapterError, match="speaks protocol 2; this harness speaks 1"):
         asyncio.run(adapter.start())
-    assert drv.live_pids() == []
+    assert processes.live_pids() == []
 
 
 def test_missing_command_is_adapter_error() -> None:
@@ -424,7 +426,7 @@ const kinds = (v) => Object.fromEntries(Object.entries(v).map(([k, x]) => [k,
 const v = decode(JSON.parse(process.argv[1]));
 console.log(JSON.stringify({ kinds: kinds(v), u16: v.u16.length, dv: v.dv.byteLength }));
 """
-    value = drv.encode({
+    value = protocol.encode({
         "u": UNDEFINED, "b": b"hi", "n": float("nan"), "s": "text",
         "ab": TypedBytes("ArrayBuffer", b"ab"), "sab": TypedBytes("SharedArrayBuffer", b"s"),
         "dv": TypedBytes("DataView", b"dvdv"), "u16": TypedBytes("Uint16Array", b"abcd")})

@@ -48,6 +48,7 @@ from sockets_conformance.model.values import (
 from sockets_conformance.paths import CASES, ROOT
 from sockets_conformance.running import guard as guard_mod
 from sockets_conformance.running import judge
+from sockets_conformance.running.environment import DEFAULT_SELF_ADDRESS, CaseEnvironment
 from sockets_conformance.running.guard import (
     NAME_LOOKUP,
     NOT_ENDPOINT,
@@ -55,7 +56,7 @@ from sockets_conformance.running.guard import (
     BlockedByHarness,
     decide,
 )
-from sockets_conformance.running.runner import DEFAULT_SELF_ADDRESS, Runner, Settings
+from sockets_conformance.running.settings import Settings
 
 from tests.needs import needs_netns, needs_strace, netns_prefix
 
@@ -374,13 +375,13 @@ def test_no_case_hard_codes_a_cloudflare_address() -> None:
 
 def test_templates_give_cloudflare_and_self_addresses() -> None:
     case = load_case(CASES / "egress" / "cloudflare-ipv4.yaml")
-    runner = Runner(case, SimpleNamespace(info=None), Settings())
-    v4, v6 = runner.render("{cloudflare.v4}"), runner.render("{cloudflare.v6}")
+    env = CaseEnvironment(case, SimpleNamespace(info=None), Settings())
+    v4, v6 = env.render("{cloudflare.v4}"), env.render("{cloudflare.v6}")
     assert cloudflare().contains(ipaddress.ip_address(v4))
     assert cloudflare().contains(ipaddress.ip_address(v6))
-    assert runner.render("{self}") == DEFAULT_SELF_ADDRESS
+    assert env.render("{self}") == DEFAULT_SELF_ADDRESS
     host, port = DEFAULT_SELF_ADDRESS.rsplit(":", 1)
-    assert runner.render({"hostname": "{self.host}", "port": "{self.port}"}) == \
+    assert env.render({"hostname": "{self.host}", "port": "{self.port}"}) == \
         {"hostname": host, "port": int(port)}
 
 

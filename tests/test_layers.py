@@ -129,3 +129,14 @@ def test_servers_never_import_adapters() -> None:
     assert [(a, b) for a, targets in GRAPH.items() for b in targets
             if a.startswith("sockets_conformance.servers")
             and b.startswith("sockets_conformance.adapters")] == []
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """pyproject.toml lists the packages by hand (the folders map onto one import name), so a
+    new subpackage left out of the list would be missing from every wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    packages = {name for name, path in MODULES.items() if path.name == "__init__.py"}
+    assert sorted(packages - listed) == []

@@ -17,16 +17,15 @@ from sockets_conformance.adapters.reference.socket import Options, Socket
 from sockets_conformance.adapters.registry import resolve
 from sockets_conformance.gates.lint import load_all
 from sockets_conformance.gates.mutants import AREAS, Mutant, by_id, catalogue
-from sockets_conformance.gates.mutation import (
+from sockets_conformance.gates.mutation import run_gate, select
+from sockets_conformance.gates.mutation_matrix import (
     EXEMPTIONS,
     Outcome,
     caught_by,
     kills,
     load_exemptions,
-    render,
-    run_gate,
-    select,
 )
+from sockets_conformance.gates.mutation_report import render
 from sockets_conformance.model.results import CaseResult, Status, StepRecord
 
 MUTANTS = catalogue()

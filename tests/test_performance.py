@@ -26,7 +26,7 @@ from sockets_conformance.model.loader import load_case
 from sockets_conformance.model.results import Status
 from sockets_conformance.model.values import show
 from sockets_conformance.paths import CASES
-from sockets_conformance.running import driver as drv
+from sockets_conformance.running import protocol
 from sockets_conformance.servers.puppet import ChunkBuffer
 
 MiB = 1024 * 1024
@@ -90,8 +90,8 @@ def test_chunk_buffer_compares_a_large_transfer_in_place() -> None:
 
 def test_request_line_is_the_json_of_the_request() -> None:
     rng = random.Random("request line")
-    big = rng.randbytes(drv.BIG_STRING)   # base64 of it is longer than BIG_STRING
-    token = f"{drv._BLOB}0{drv._BLOB}"
+    big = rng.randbytes(protocol.BIG_STRING)   # base64 of it is longer than BIG_STRING
+    token = f"{protocol.BLOB}0{protocol.BLOB}"
     messages = [
         {"id": 1, "cmd": "call", "op": "write", "args": {"writer": "w", "chunk": big}},
         {"id": 2, "cmd": "call", "op": "write", "args": {"writer": "w", "chunk": b"small"}},
@@ -104,23 +104,23 @@ def test_request_line_is_the_json_of_the_request() -> None:
          "ca_pem": None, "self": None},
     ]
     for message in messages:
-        encoded = {**message, "args": drv.encode(message["args"])} if "args" in message \
-            else drv.encode(message)
+        encoded = {**message, "args": protocol.encode(message["args"])} if "args" in message \
+            else protocol.encode(message)
         expected = json.dumps(encoded, allow_nan=False, separators=(",", ":")).encode()
-        assert drv.request_line(encoded) == expected + b"\n"
+        assert protocol.request_line(encoded) == expected + b"\n"
 
 
 def test_fast_base64_check_is_the_schema_pattern() -> None:
     """Long $bytes strings skip jsonschema's (slow) pattern; the verdict must not change."""
-    schema = json.loads(drv.PROTOCOL_SCHEMA.read_text())
+    schema = json.loads(protocol.PROTOCOL_SCHEMA.read_text())
     pattern = schema["$defs"]["tagged"]["oneOf"][1]["properties"]["$bytes"]["pattern"]
     rng = random.Random("base64")
-    head = base64.b64encode(rng.randbytes(3 * drv.BIG_STRING // 4 + 3)).decode()
+    head = base64.b64encode(rng.randbytes(3 * protocol.BIG_STRING // 4 + 3)).decode()
     for _ in range(3000):
         tail = "".join(rng.choice("AZaz09+/=!\n") for _ in range(rng.randrange(0, 9)))
         for text in (head + tail, tail + head):
             reply = {"id": 1, "returned": {"$bytes": text}}
-            fast = drv.reply_error("call", reply) is None
+            fast = protocol.reply_error("call", reply) is None
             assert fast == (re.search(pattern, text) is not None), repr(text[-12:])
 
 
@@ -211,13 +211,13 @@ def test_replies_checked_by_hand_are_valid_by_the_schema() -> None:
                       {**good, "extra": random_value(rng)},
                       _json_or_none(malformed_reply(rng, cmd, rid, good))]
         for reply in candidates:
-            if drv._nesting(reply) > drv.MAX_NESTING:
+            if protocol.nesting(reply) > protocol.MAX_NESTING:
                 continue
-            by_hand = drv._surely_valid(cmd, reply)
-            by_schema = drv.validator(f"#/$defs/reply/$defs/{cmd}").is_valid(reply)
+            by_hand = protocol.surely_valid(cmd, reply)
+            by_schema = protocol.validator(f"#/$defs/reply/$defs/{cmd}").is_valid(reply)
             assert not by_hand or by_schema, (cmd, reply)
         total += 1
-        recognised += drv._surely_valid(cmd, good)
+        recognised += protocol.surely_valid(cmd, good)
     assert recognised / total > 0.9
 
 

@@ -37,6 +37,7 @@ from sockets_conformance.model.results import CaseResult, Status
 from sockets_conformance.paths import ADAPTERS, CASES, ROOT
 from sockets_conformance.reports.failure import render
 from sockets_conformance.running import driver as drv
+from sockets_conformance.running import processes, protocol
 from sockets_conformance.running.runner import Settings, run_case
 
 from tests.case_texts import HANG
@@ -195,8 +196,8 @@ def malformed_reply(rng: random.Random, cmd: str, rid: int, good: dict[str, Any]
         return json.dumps({**good, "id": other}).encode()
     if choice == 4:  # no id at all
         return json.dumps({k: v for k, v in good.items() if k != "id"}).encode()
-    if choice == 5:  # nested far too deep (the harness's limit is drv.MAX_NESTING)
-        depth = rng.choice([drv.MAX_NESTING + 1, 5000, 100_000])
+    if choice == 5:  # nested far too deep (the harness's limit is protocol.MAX_NESTING)
+        depth = rng.choice([protocol.MAX_NESTING + 1, 5000, 100_000])
         return (b'{"id":%d,"returned":' % rid + b"[" * depth + b"]" * depth + b"}")
     if choice == 6:  # an answer of another command's shape
         return json.dumps({"id": rid, "ok": True} if cmd not in ("open_scope", "close_scope")
@@ -221,9 +222,9 @@ def _schema_valid(cmd: str, line: bytes, rid: int) -> bool:
     if not isinstance(parsed, dict) or parsed.get("id") != rid or isinstance(
             parsed.get("id"), bool):
         return False
-    if drv._nesting(parsed) > drv.MAX_NESTING:
+    if protocol.nesting(parsed) > protocol.MAX_NESTING:
         return False
-    return drv.validator(f"#/$defs/reply/$defs/{cmd}").is_valid(parsed)
+    return protocol.validator(f"#/$defs/reply/$defs/{cmd}").is_valid(parsed)
 
 
 def _check(result: CaseResult, case: Case) -> None:
@@ -297,7 +298,7 @@ def test_one_driver_survives_a_run_of_fuzzed_cases(tmp_path: Path,
         wanted = Status.ERROR if case.id.startswith("t/one-") else Status.PASS
         assert result.status is wanted, f"{case.id}: {result.message}"
     assert adapter.restarts == 12
-    assert drv.live_pids() == []
+    assert processes.live_pids() == []
 
 
 # --- a peer that resets at every step ---------------------------------------------------------

@@ -23,7 +23,8 @@ import pytest
 from cryptography import x509
 from sockets_conformance.model.loader import load_case
 from sockets_conformance.running.adapter import CaseContext
-from sockets_conformance.running.runner import Runner, Settings
+from sockets_conformance.running.runner import Runner
+from sockets_conformance.running.settings import Settings
 from sockets_conformance.servers import certs
 from sockets_conformance.servers.puppet import Connection, PeerFailure, PuppetPeer
 from sockets_conformance.servers.tls import TlsState
@@ -520,11 +521,10 @@ def test_runner_creates_tls_peers_passes_the_ca_and_runs_start_tls(tmp_path: Pat
     async def scenario() -> None:
         adapter = _Adapter()
         runner = Runner(case, adapter, Settings())  # type: ignore[arg-type]
-        await runner._setup()
-        try:
+        async with runner.env as env:
             assert adapter.context is not None and adapter.context.ca_pem == certs.ca_pem()
-            assert runner.peers["secure"].tls and runner.peers["secure"].cert == "wrong-host"
-            async with client_of(runner.peers["plain"]) as client:
+            assert env.peers["secure"].tls and env.peers["secure"].cert == "wrong-host"
+            async with client_of(env.peers["plain"]) as client:
                 await asyncio.to_thread(client.send_plain, b"STARTTLS\r\n")
                 for step in case.steps[:4]:
                     await runner._peer_step(step)
@@ -533,7 +533,5 @@ def test_runner_creates_tls_peers_passes_the_ca_and_runs_start_tls(tmp_path: Pat
                 await asyncio.to_thread(client.handshake)
                 await asyncio.to_thread(client.send, b"EHLO\r\n")
                 await runner._peer_step(case.steps[4])
-        finally:
-            await runner._teardown()
 
     run(scenario())

@@ -18,7 +18,7 @@ from typing import IO, Any
 from sockets_conformance.adapters.reference.adapter import ReferenceAdapter, ReferenceScope
 from sockets_conformance.model.values import Fulfilled, Pending, Rejected, Returned
 from sockets_conformance.running.adapter import CaseContext
-from sockets_conformance.running.driver import LINE_LIMIT, PROTOCOL_VERSION, decode, encode
+from sockets_conformance.running.protocol import LINE_LIMIT, PROTOCOL_VERSION, decode, encode
 
 
 class ProtocolFailure(Exception):

@@ -1,25 +1,24 @@
-"""Runs one case's timeline against an adapter scope and the case's peers.
+"""Runs one case's timeline: interprets each step against the adapter scope and the peers.
 
 Steps run strictly in order. A step that starts a promise under a name (`as`) does not wait
 for it; `await` does, bounded by the step timeout. The first wrong outcome ends the case
 (later steps would only report consequences); a message that differs from the documented
 one is recorded as NON-STRICT and the case goes on.
+
+The fixtures and templates are the environment's (environment.py), the bounded calls the
+session's (session.py), the final status the verdict's (verdict.py); this module interprets
+the steps.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import re
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 from sockets_conformance.model.case import Case, Step
 from sockets_conformance.model.checks import DEFAULT_SOCKET
 from sockets_conformance.model.data import to_bytes
-from sockets_conformance.model.ranges import cloudflare
 from sockets_conformance.model.requirements import strongest_level
 from sockets_conformance.model.results import CaseResult, Status, StepRecord
 from sockets_conformance.model.values import (
@@ -30,66 +29,30 @@ from sockets_conformance.model.values import (
     PromiseRef,
     Rejected,
     Returned,
-    Threw,
     TypedBytes,
     show,
 )
 from sockets_conformance.running import judge
-from sockets_conformance.running.adapter import Adapter, AdapterError, CaseContext, Scope
-from sockets_conformance.servers import certs
-from sockets_conformance.servers.puppet import ClosedPort, PeerFailure, PuppetPeer
+from sockets_conformance.running.adapter import Adapter, AdapterError
+from sockets_conformance.running.environment import CaseEnvironment, CaseInvalid, Unavailable
+from sockets_conformance.running.session import CaseSession, OpTimeout, Planned
+from sockets_conformance.running.settings import Settings
+from sockets_conformance.running.verdict import verdict
+from sockets_conformance.servers.puppet import PeerFailure, PuppetPeer
 
-_TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\}")
-# Where the harness tells an implementation it is served at, for {self} (the TCP-loop cases).
-# An adapter that really is served somewhere (workerd) sets `self_address` to override it.
-# A reserved name (RFC 2606 .invalid) on the wrangler dev port: dialling it can reach nothing.
-DEFAULT_SELF_ADDRESS = "reference-worker.invalid:8787"
-
-
-@dataclass(frozen=True)
-class Settings:
-    step_timeout: float = 2.0
-    timeout_multiplier: float = 1.0
-    pending_window: float = 0.1
-
-    def timeout(self, seconds: float | None) -> float:
-        return (seconds or self.step_timeout) * self.timeout_multiplier
-
-    @property
-    def pending(self) -> float:
-        return self.pending_window * self.timeout_multiplier
+# Settings is re-exported: the plugin, the gates and the tests import it from here.
+__all__ = ["Runner", "Settings", "run_case"]
 
 
-class CaseInvalid(Exception):
-    """The case asks for something the runner cannot do (a bad template, a missing handle)."""
+class Runner(CaseSession):
+    """A session that interprets the case's steps, one `_do_<kind>` per client step."""
 
-
-class OpTimeout(Exception):
-    pass
-
-
-class Unavailable(Exception):
-    """This machine cannot set the case up (e.g. no privilege to hold port 80 closed): the
-    case is NOT-APPLICABLE here, whatever the implementation."""
-
-
-class _Planned(Exception):
-    """Raised by call() while a sameTurn step collects its ops: the op is recorded instead."""
-
-
-class Runner:
     def __init__(self, case: Case, adapter: Adapter, settings: Settings) -> None:
-        self.case, self.adapter, self.settings = case, adapter, settings
-        self.peers: dict[str, PuppetPeer] = {}
-        self.closed_port: ClosedPort | None = None
-        self.scope: Scope | None = None
-        self.promises: dict[str, str] = {}     # case name -> promise id
+        super().__init__(case, CaseEnvironment(case, adapter, settings), settings)
+        self.adapter = adapter
         self.leftover: dict[str, bytes] = {}   # reader -> bytes read beyond an expectation
-        self.locks: set[str] = set()           # default readers/writers already acquired
         self._read_bytes_op = True             # until a driver says it lacks readBytes
         self.notes: list[str] = []
-        # sameTurn: ("plan", ops recorded) or ("replay", replies to hand out), else None
-        self._turn: tuple[str, list[Any]] | None = None
         self.step: Step | None = None
 
     # entry ---------------------------------------------------------------------------------
@@ -105,70 +68,25 @@ class Runner:
                               f"{', '.join(missing)}")
             return result
         started = time.perf_counter()
-        tripped = False
+        blocked: list[str] = []
         try:
-            await self._setup()
+            await self.env.setup()
             await self._run_steps(result)
-            tripped = await self._check_guard(result)
+            blocked = await self.env.violations()
         except Unavailable as exc:
             result.status, result.message = Status.NOT_APPLICABLE, f"cannot run here: {exc}"
         except AdapterError as exc:
             result.status, result.message = Status.ERROR, f"adapter error: {exc}"
             result.diagnostics = exc.stderr
         finally:
-            await self._teardown()
+            await self.env.teardown()
             result.seconds = time.perf_counter() - started
-            result.wire = {name: {"received": p.received, "sent": p.sent}
-                           for name, p in self.peers.items()}
+            result.wire = self.env.wire()
             result.diagnostics = result.diagnostics or self.adapter.diagnostics()
-        if result.status is Status.PASS and self.notes:
-            result.status, result.message = Status.NON_STRICT, "; ".join(self.notes)
-        # A guard refusal is a safety failure, not a conformance level: never downgraded.
-        if result.status is Status.FAIL and strongest_level(case.requirements) != "MUST" \
-                and not tripped:
-            result.status = Status.NON_STRICT
-            result.message = f"a {strongest_level(case.requirements)} requirement is broken: " \
-                             f"{result.message}"
+        result.status, result.message = verdict(
+            result.status, result.message, notes=self.notes, blocked=blocked,
+            level=strongest_level(case.requirements))
         return result
-
-    async def _setup(self) -> None:
-        for spec in self.case.peers:
-            peer = PuppetPeer(spec.name, spec.host, tls=spec.tls, cert=spec.cert)
-            await peer.start()
-            self.peers[spec.name] = peer
-        if self.case.closed_port is None:
-            self.closed_port = ClosedPort()
-        else:
-            try:
-                self.closed_port = ClosedPort.fixed(self.case.closed_port)
-            except OSError as exc:
-                raise Unavailable(f"cannot hold loopback port {self.case.closed_port} closed "
-                                  f"({exc.strerror or exc})") from None
-        # Every case gets the CA, TLS or not: it is the same text for the whole process, so
-        # an implementation can configure its trust once.
-        context = CaseContext(self.case.id, self._endpoints(), ca_pem=certs.ca_pem(),
-                              self_address=self.self_address)
-        self.scope = await self.adapter.open_scope(context)
-
-    async def _check_guard(self, result: CaseResult) -> bool:
-        """A refused destination fails the case even if every step looked right: an
-        implementation that dials a disallowed address is wrong whatever it reports."""
-        assert self.scope is not None
-        blocked = await self.scope.violations()
-        if blocked:
-            result.status = Status.FAIL
-            result.message = "; ".join(blocked) + (f" (steps: {result.message})"
-                                                   if result.message else "")
-        return bool(blocked)
-
-    async def _teardown(self) -> None:
-        if self.scope is not None:
-            with contextlib.suppress(TimeoutError, AdapterError):
-                await asyncio.wait_for(self.scope.close(), self.settings.timeout(None))
-        for peer in self.peers.values():
-            await peer.stop()
-        if self.closed_port is not None:
-            self.closed_port.close()
 
     async def _run_steps(self, result: CaseResult) -> None:
         for record, step in zip(result.steps, self.case.steps, strict=True):
@@ -207,136 +125,21 @@ class Runner:
                     else record.actual)
                 return
 
-    # plumbing ----------------------------------------------------------------------------
-    def timeout(self, args: dict[str, Any] | None = None) -> float:
-        own = (args or {}).get("timeout")
-        return self.settings.timeout(own or self.case.timeout)
-
-    async def call(self, op: str, **args: Any) -> CallReply:
-        assert self.scope is not None
-        if self._turn is not None:
-            mode, box = self._turn
-            if mode == "plan":
-                box.append((op, args))
-                raise _Planned
-            if not box:
-                raise CaseInvalid("inside sameTurn a step may make one call only: acquire "
-                                  "readers and writers before the turn")
-            return box.pop(0)
-        try:
-            return await asyncio.wait_for(self.scope.call(op, args), self.timeout())
-        except TimeoutError:
-            raise OpTimeout(f"{op} did not return within {self.timeout():.2f} s") from None
-
-    async def wait(self, promise_id: str, timeout: float) -> AwaitReply:
-        assert self.scope is not None
-        try:
-            return await asyncio.wait_for(self.scope.await_promise(promise_id, timeout),
-                                          timeout + self.timeout())
-        except TimeoutError:
-            raise OpTimeout(f"await did not answer within {timeout + self.timeout():.2f} s") \
-                from None
-
-    def render(self, value: Any) -> Any:
-        """Fill {peer.host}, {peer.port}, {closed_port} ... in strings, recursively."""
-        if isinstance(value, dict):
-            return {k: self.render(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.render(v) for v in value]
-        if not isinstance(value, str):
-            return value
-        whole = _TEMPLATE.fullmatch(value)
-        if whole:
-            return self._template(whole.group(1))
-        return _TEMPLATE.sub(lambda m: str(self._template(m.group(1))), value)
-
-    def _template(self, name: str) -> Any:
-        if name in ("closed_port", "closed_host"):
-            assert self.closed_port is not None
-            return self.closed_port.port if name == "closed_port" else self.closed_port.host
-        head, _, attr = name.partition(".")
-        if head in self.peers and attr in ("host", "port"):
-            return getattr(self.peers[head], attr)
-        if head == "self" and attr in ("", "host", "port"):
-            host, _, port = self.self_address.rpartition(":")
-            return {"": self.self_address, "host": host, "port": int(port)}[attr]
-        if head == "cloudflare" and attr in ("v4", "v6"):
-            # An address inside Cloudflare's published ranges (spec/cloudflare-ranges.yaml),
-            # chosen by the case id: stable per case, spread over the ranges across cases.
-            return cloudflare().pick(4 if attr == "v4" else 6, self.case.id)
-        raise CaseInvalid(f"unknown template {{{name}}}")
-
-    @property
-    def self_address(self) -> str:
-        """{self}: the "host:port" the implementation under test is served at."""
-        return getattr(self.adapter, "self_address", None) or DEFAULT_SELF_ADDRESS
-
-    def _endpoints(self) -> list[tuple[str, int]]:
-        """The case's own endpoints, the only loopback destinations an egress policy lets
-        through (and the harness guard allows): its peers, and its closed port, which the
-        connection-failure cases dial. A bystander peer (allowed: false) is left out."""
-        allowed = {spec.name for spec in self.case.peers if spec.allowed}
-        own = [(p.host, p.port) for name, p in self.peers.items() if name in allowed]
-        if self.closed_port is not None:
-            own.append((self.closed_port.host, self.closed_port.port))
-        return own
-
-    async def started(self, reply: CallReply, args: dict[str, Any], what: str) -> str | None:
-        """Handle a call that returns a promise: name it (`as`) or return its id to await."""
-        expect = args.get("expect") or {}
-        if "throws" in expect or isinstance(reply, Threw):
-            judge.judge_call(reply, expect if "throws" in expect else {})
-            return None
-        assert isinstance(reply, Returned)
-        if not isinstance(reply.value, PromiseRef):
-            raise judge.Mismatch(f"{what} returns a Promise", f"returned {show(reply.value)}")
-        if "as" in args:
-            self.promises[args["as"]] = reply.value.id
-            return None
-        return reply.value.id
-
-    async def settle(self, promise_id: str, args: dict[str, Any]) -> AwaitReply:
-        expect = args.get("expect") or {}
-        window = self.settings.pending if "pending" in expect else self.timeout(args)
-        reply = await self.wait(promise_id, window)
-        judge.judge_await(reply, expect)
-        return reply
-
     def default_peer(self, args: dict[str, Any]) -> PuppetPeer:
-        name = args.get("peer", next(iter(self.peers)))
-        if name not in self.peers:
+        name = args.get("peer", next(iter(self.env.peers)))
+        if name not in self.env.peers:
             raise CaseInvalid(f"no peer named {name!r}")
-        return self.peers[name]
-
-    async def reader(self, args: dict[str, Any]) -> str:
-        if "reader" in args:
-            return str(args["reader"])
-        return await self._default_lock(args.get("socket", DEFAULT_SOCKET), "getReader", "reader")
-
-    async def writer(self, args: dict[str, Any]) -> str:
-        if "writer" in args:
-            return str(args["writer"])
-        return await self._default_lock(args.get("socket", DEFAULT_SOCKET), "getWriter", "writer")
-
-    async def _default_lock(self, socket: str, op: str, role: str) -> str:
-        name = f"{socket}#{role}"
-        if name not in self.locks:
-            reply = await self.call(op, socket=socket, **{role: name})
-            if not isinstance(reply, Returned):
-                raise judge.Mismatch(f"{socket}.{'readable' if role == 'reader' else 'writable'}"
-                                     f".{op}() to succeed", judge.describe_call(reply))
-            self.locks.add(name)
-        return name
+        return self.env.peers[name]
 
     # client steps ----------------------------------------------------------------------------
     async def _do_connect(self, step: Step, a: dict[str, Any]) -> None:
         peer = self.default_peer(a)
         host = f"[{peer.host}]" if ":" in peer.host else peer.host  # IPv6 needs brackets
-        address = self.render(a["address"]) if "address" in a else \
+        address = self.env.render(a["address"]) if "address" in a else \
             {"hostname": host, "port": peer.port}
         args: dict[str, Any] = {"socket": a.get("socket", DEFAULT_SOCKET), "address": address}
         if "options" in a:
-            args["options"] = self.render(a["options"])
+            args["options"] = self.env.render(a["options"])
         reply = await self.call("connect", **args)
         expect = a.get("expect") or {}
         if "throwsOrRejects" in expect:
@@ -363,7 +166,7 @@ class Runner:
         if "as" in a:
             await self.started(reply, a, a["target"])
             return
-        judge.judge_call(reply, self.render(a.get("expect") or {}))
+        judge.judge_call(reply, self.env.render(a.get("expect") or {}))
 
     async def _do_getReader(self, step: Step, a: dict[str, Any]) -> None:
         socket = a.get("socket", DEFAULT_SOCKET)
@@ -385,7 +188,7 @@ class Runner:
         reader = await self.reader(a)
         expect = a.get("expect") or {}
         if "value" in expect:
-            await self._read_bytes(reader, to_bytes(self.render(expect["value"])), a)
+            await self._read_bytes(reader, to_bytes(self.env.render(expect["value"])), a)
             return
         if "done" in expect and self.leftover.get(reader):
             raise judge.Mismatch("done: true", f"unread bytes {show(self.leftover[reader])}")
@@ -466,7 +269,7 @@ class Runner:
 
     async def _do_write(self, step: Step, a: dict[str, Any]) -> None:
         writer = await self.writer(a)
-        data = to_bytes(self.render(a["data"]))
+        data = to_bytes(self.env.render(a["data"]))
         size = a.get("chunk") or len(data) or 1
         chunks = [data[i:i + size] for i in range(0, len(data), size)] or [b""]
         if "as" in a and len(chunks) > 1:
@@ -510,44 +313,39 @@ class Runner:
         args: dict[str, Any] = {"socket": a.get("socket", DEFAULT_SOCKET),
                                 "newSocket": a.get("as", "tls")}
         if "options" in a:
-            args["options"] = self.render(a["options"])
+            args["options"] = self.env.render(a["options"])
         judge.judge_call(await self.call("startTls", **args), a.get("expect") or {})
 
     async def _do_sameTurn(self, step: Step, a: dict[str, Any]) -> None:
         """Plan each inner step's call, send them as one batch, then judge each reply with
         the inner step's own handler (replayed with the reply instead of a new call)."""
-        assert self.scope is not None
         inner: list[Step] = a["steps"]
-        ops: list[tuple[str, dict[str, Any]]] = []
-        try:
-            for s in inner:
-                self._turn = ("plan", ops)
-                try:
-                    await getattr(self, f"_do_{s.kind}")(s, s.args)
-                except _Planned:
-                    continue
-                raise CaseInvalid(f"line {s.line}: {s.kind} made no call inside sameTurn")
-        finally:
-            self._turn = None
-        try:
-            replies = await asyncio.wait_for(self.scope.call_batch(ops), self.timeout())
-        except TimeoutError:
-            raise OpTimeout(f"a batch of {len(ops)} ops did not return within "
-                            f"{self.timeout():.2f} s") from None
+        replies = await self.call_batch(await self._plan(inner))
         wording: judge.MessageMismatch | None = None
         for s, reply in zip(inner, replies, strict=True):
-            self._turn = ("replay", [reply])
-            try:
-                await getattr(self, f"_do_{s.kind}")(s, s.args)
-            except judge.MessageMismatch as exc:
-                wording = wording or type(exc)(f"{exc.expected} (line {s.line})", exc.actual)
-            except judge.Mismatch as exc:
-                raise judge.Mismatch(f"{exc.expected} (line {s.line}: {s.source})",
-                                     exc.actual) from None
-            finally:
-                self._turn = None
+            with self.turn("replay", [reply]):
+                try:
+                    await getattr(self, f"_do_{s.kind}")(s, s.args)
+                except judge.MessageMismatch as exc:
+                    wording = wording or type(exc)(f"{exc.expected} (line {s.line})",
+                                                   exc.actual)
+                except judge.Mismatch as exc:
+                    raise judge.Mismatch(f"{exc.expected} (line {s.line}: {s.source})",
+                                         exc.actual) from None
         if wording is not None:
             raise wording
+
+    async def _plan(self, inner: list[Step]) -> list[tuple[str, dict[str, Any]]]:
+        """The op each inner step would call, collected without calling anything."""
+        ops: list[tuple[str, dict[str, Any]]] = []
+        for s in inner:
+            with self.turn("plan", ops):
+                try:
+                    await getattr(self, f"_do_{s.kind}")(s, s.args)
+                except Planned:
+                    continue
+            raise CaseInvalid(f"line {s.line}: {s.kind} made no call inside sameTurn")
+        return ops
 
     async def _do_await(self, step: Step, a: dict[str, Any]) -> None:
         target = a["promise"]
@@ -559,19 +357,19 @@ class Runner:
             if not (isinstance(reply, Returned) and isinstance(reply.value, PromiseRef)):
                 raise judge.Mismatch(f"{target} to be a Promise", judge.describe_call(reply))
             pid = reply.value.id
-        await self.settle(pid, self.render(a))
+        await self.settle(pid, self.env.render(a))
 
     # peer steps ------------------------------------------------------------------------------
     async def _peer_step(self, step: Step) -> None:
-        peer = self.peers[step.peer or ""]
+        peer = self.env.peers[step.peer or ""]
         a, t = step.args, self.timeout(step.args)
         action = step.action
         if action == "accept":
             await peer.accept(t)
         elif action == "send":
-            peer.conn().send(to_bytes(self.render(a["data"])))
+            peer.conn().send(to_bytes(self.env.render(a["data"])))
         elif action == "expect":
-            await peer.conn().expect(to_bytes(self.render(a["data"])), t)
+            await peer.conn().expect(to_bytes(self.env.render(a["data"])), t)
         elif action == "expect_eof":
             await peer.conn().expect_eof(t)
         elif action in ("shutdown", "close", "reset", "pause_reading", "resume_reading"):
@@ -595,4 +393,3 @@ def _chunk(data: bytes, kind: str | None) -> Any:
 
 async def run_case(case: Case, adapter: Adapter, settings: Settings) -> CaseResult:
     return await Runner(case, adapter, settings).run()
-
