@@ -28,6 +28,7 @@ from sockets_conformance.running import processes, protocol
 from sockets_conformance.running.adapter import AdapterError
 from sockets_conformance.running.runner import Settings, run_case
 
+from tests.case_texts import ECHO
 from tests.needs import needs_netns, needs_node, needs_npm_part, netns_prefix, node_path
 from tests.processes import alive, group_members, wait_exited, wait_for
 
@@ -38,22 +39,6 @@ REFERENCE_DRIVER = [sys.executable, "-m", "sockets_conformance.adapters.referenc
 SETTINGS = Settings(step_timeout=5.0)
 SHORT = Settings(step_timeout=1.0)
 
-ECHO = """\
-id: t/{name}
-title: a case written by the driver tests
-requirements: [connect.object-form]
-features: [tcp]
-steps:
-  - connect: {{}}
-  - peer.accept
-  - await: s.opened
-  - write: "ping"
-  - peer.expect: "ping"
-  - peer.send: "pong"
-  - read: {{expect: {{value: "pong"}}}}
-  - close
-  - peer.expect_eof
-"""
 
 
 def echo_case(where: Path, name: str) -> Case:

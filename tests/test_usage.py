@@ -29,6 +29,7 @@ from sockets_conformance.model.requirements import catalogue
 from sockets_conformance.paths import CASES, ROOT
 from sockets_conformance.reports import failure as rep
 
+from tests.case_texts import ECHO
 from tests.processes import alive, wait_for
 
 MISBEHAVING = ROOT / "tests" / "drivers" / "misbehaving.py"
@@ -53,23 +54,6 @@ READ_LINE = 8    # the line of the read step above
 MUST = "streams.read-delivers"
 SHOULD = "streams.write-backpressure"
 
-# The echo case of tests/test_driver.py: the misbehaving driver breaks the protocol only in
-# a case whose id ends with "/misbehave".
-ECHO = """\
-id: t/{name}
-title: an echo case of the usage tests
-requirements: [connect.object-form]
-features: [tcp]
-steps:
-  - connect: {{}}
-  - peer.accept
-  - await: s.opened
-  - write: "ping"
-  - peer.expect: "ping"
-  - peer.send: "pong"
-  - read: {{expect: {{value: "pong"}}}}
-  - close
-"""
 
 
 def write_case(folder: Path, name: str, want: str = "pong", requirement: str = MUST,
