@@ -94,7 +94,10 @@ ERRORS = [
                  id="unknown-adapter"),
     pytest.param(["--adapter", "driver:/no/such/prog"], {}, "No such file or directory",
                  id="no-such-driver"),
-    pytest.param(["--adapter", "driver:python -c 'print(1)'"], {},
+    # Answers nonsense, then waits for its stdin to close: had it exited at once, the
+    # harness could see the exit before the line ("driver exited with code 0" instead).
+    pytest.param(["--adapter", "driver:python -c 'import sys; print(1, flush=True); "
+                  "sys.stdin.read()'"], {},
                  "driver broke the protocol", id="not-a-driver"),
     pytest.param(["--adapter", f"driver:{sys.executable} {MISBEHAVING} wrong-version"], {},
                  "speaks protocol 2; this harness speaks 1", id="wrong-protocol"),
