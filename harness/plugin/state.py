@@ -48,6 +48,10 @@ def runs_no_case(config: pytest.Config) -> bool:
         "setupplan", "setuponly"))
 
 
+# Set by the Ctrl-C handler when it stopped a running loop instead of raising (interrupt.py).
+INTERRUPTED: list[bool] = []
+
+
 class State:
     """Per-process: the adapter and the asyncio loop every case runs on."""
 
@@ -151,11 +155,16 @@ class State:
         return self._adapter
 
     def run(self, coro: Any) -> Any:
-        if self._runner is None:
-            import asyncio
+        import asyncio
 
+        if self._runner is None:
             self._runner = asyncio.Runner()
-        return self._runner.run(coro)
+        try:
+            return self._runner.run(coro)
+        except asyncio.CancelledError:
+            if INTERRUPTED:  # Ctrl-C stopped the loop's tasks (interrupt.py): end the run
+                pytest.exit("interrupted (Ctrl-C)", returncode=pytest.ExitCode.INTERRUPTED)
+            raise
 
     def close(self) -> None:
         if self._adapter is not None:
