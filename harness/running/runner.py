@@ -169,17 +169,16 @@ class Runner(CaseSession):
         judge.judge_call(reply, self.env.render(a.get("expect") or {}))
 
     async def _do_getReader(self, step: Step, a: dict[str, Any]) -> None:
-        socket = a.get("socket", DEFAULT_SOCKET)
-        name = a.get("as", f"{socket}#reader")
-        reply = await self.call("getReader", socket=socket, reader=name)
-        judge.judge_call(reply, a.get("expect") or {})
-        if isinstance(reply, Returned) and "as" not in a:
-            self.locks.add(name)
+        await self._acquire("reader", a)
 
     async def _do_getWriter(self, step: Step, a: dict[str, Any]) -> None:
+        await self._acquire("writer", a)
+
+    async def _acquire(self, kind: str, a: dict[str, Any]) -> None:
+        """getReader / getWriter; an unnamed one becomes the socket's default lock holder."""
         socket = a.get("socket", DEFAULT_SOCKET)
-        name = a.get("as", f"{socket}#writer")
-        reply = await self.call("getWriter", socket=socket, writer=name)
+        name = a.get("as", f"{socket}#{kind}")
+        reply = await self.call(f"get{kind.capitalize()}", socket=socket, **{kind: name})
         judge.judge_call(reply, a.get("expect") or {})
         if isinstance(reply, Returned) and "as" not in a:
             self.locks.add(name)
