@@ -1,9 +1,9 @@
 """README.md is true: what it names exists, its example cases are real cases the loader
 accepts, and its cheap commands (the `--collect-only` forms) select what it says they select.
 
-spec/adapter-protocol.md is held to the same names. The commands run as subprocesses, all at
-once, from the checkout (and `sockets-conformance` from an empty folder), as a reader would
-type them.
+spec/adapter-protocol.md is held to the same names. The commands run from the checkout as
+a reader would type them, in this process (pytest's own in-process runner), and
+`sockets-conformance` as a process from an empty folder.
 """
 
 from __future__ import annotations
@@ -165,34 +165,41 @@ def test_the_commands_checked_are_the_ones_readme_shows() -> None:
     assert "sockets-conformance --adapter reference -q" in README   # TOOL runs a variant
 
 
-def _run_all(anywhere: Path) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Every command at once: together they take about as long as the slowest."""
+def _run_all(anywhere: Path, pytester: pytest.Pytester,
+             monkeypatch: pytest.MonkeyPatch) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every command: `sockets-conformance` as a process from an empty folder, the `pytest`
+    forms in this process from the checkout, one after another (each a process cost a
+    second of CPU, most of it checking the same case files again)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "SOCKETS_CONFORMANCE_"))}
     quiet = ["-p", "no:cacheprovider"]   # no .pytest_cache written into the checkout
-    started: dict[str, subprocess.Popen[str]] = {}
-    for command in COMMANDS:
-        started[command] = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *command.split(), *quiet], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     tool = Path(sys.executable).parent / "sockets-conformance"
+    started = None
     if tool.exists():   # "the bundled suite, from any directory"
-        started[TOOL] = subprocess.Popen(
+        started = subprocess.Popen(
             [str(tool), *TOOL.split()[1:], *quiet], cwd=anywhere, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for name in [k for k in os.environ if k.startswith(("PYTEST_", "SOCKETS_CONFORMANCE_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(ROOT)
     done = {}
-    for command, proc in started.items():
-        out, _ = proc.communicate(timeout=120)
-        done[command] = subprocess.CompletedProcess(proc.args, proc.returncode, out)
+    for command in COMMANDS:
+        result = pytester.runpytest_inprocess(*command.split(), *quiet)
+        done[command] = subprocess.CompletedProcess(command, int(result.ret),
+                                                    "\n".join(result.outlines + result.errlines))
+    if started is not None:
+        out, _ = started.communicate(timeout=120)
+        done[TOOL] = subprocess.CompletedProcess(started.args, started.returncode, out)
     return done
 
 
 TOOL = "sockets-conformance --collect-only -q --area close"
 
 
-def test_commands_do_what_readme_says(tmp_path: Path) -> None:
+def test_commands_do_what_readme_says(tmp_path: Path, pytester: pytest.Pytester,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """One test, so that under -n auto one worker runs the commands, not each."""
-    ran = _run_all(tmp_path)
+    ran = _run_all(tmp_path, pytester, monkeypatch)
     cases = _cases()
     wrong: list[str] = []
     for command, want in COMMANDS.items():

@@ -88,6 +88,19 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout + done.stderr
 
 
+def inprocess_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The same run in this process (pytest's in-process runner, from the checkout): a
+    configuration error is found before any case runs, and a process a run costs about
+    half a second of CPU."""
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(ROOT)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
+    return subprocess.CompletedProcess(args, int(result.ret), "\n".join(result.outlines),
+                                       "\n".join(result.errlines))
+
+
 # --- configuration errors: once, before any case --------------------------------------------
 ERRORS = [
     pytest.param(["--adapter", "nod"], {}, "no such adapter (did you mean 'node'?)",
@@ -130,9 +143,13 @@ def _error_runs() -> list[object]:
 
 @pytest.mark.parametrize("workers, args, env, words", _error_runs())
 def test_configuration_error_is_said_once(tmp_path: Path, workers: list[str], args: list[str],
-                                          env: dict[str, str], words: str) -> None:
+                                          env: dict[str, str], words: str,
+                                          pytester: pytest.Pytester,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serially in this process; under xdist as a process of its own, as a user runs it."""
     write_echo(tmp_path / "cases" / "t", "a", "b", "c")
-    done = pytest_run(*workers, *args, str(tmp_path / "cases"), env=env)
+    done = (pytest_run(*workers, *args, str(tmp_path / "cases"), env=env) if workers
+            else inprocess_run(pytester, monkeypatch, *args, str(tmp_path / "cases"), env=env))
     text = output(done)
     assert done.returncode == USAGE_ERROR, text
     assert len(text.splitlines()) <= MAX_LINES, text

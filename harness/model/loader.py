@@ -39,6 +39,12 @@ def display(path: Path) -> str:
         return str(path)
 
 
+# Texts already found valid by the schema: the same text always gives the same data, and the
+# schema check is most of a load's cost, while the lint, the gate and the tests load the
+# bundled cases many times in one process.
+_VALID_TEXTS: set[str] = set()
+
+
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
     """The case schema's validator. Whether the schema itself is a valid JSON Schema is
@@ -164,12 +170,15 @@ def load_case(path: Path, cases_root: Path = CASES) -> Case:
         for s in data["steps"]:
             if isinstance(s, dict) and isinstance(s.get("sameTurn"), list):
                 s["sameTurn"] = [{x: None} if isinstance(x, str) else x for x in s["sameTurn"]]
-    # A missing key is often explained by a misspelt one: report other problems first.
-    errors = sorted(_validator().iter_errors(data),
-                    key=lambda e: (e.validator == "required", _line_of(root, e), str(list(e.path))))
-    if errors:
-        first = errors[0]
-        raise CaseError(path, _line_of(root, first), _describe(first))
+    if text not in _VALID_TEXTS:
+        # A missing key is often explained by a misspelt one: report other problems first.
+        errors = sorted(_validator().iter_errors(data),
+                        key=lambda e: (e.validator == "required", _line_of(root, e),
+                                       str(list(e.path))))
+        if errors:
+            first = errors[0]
+            raise CaseError(path, _line_of(root, first), _describe(first))
+        _VALID_TEXTS.add(text)
     return _build(path, root, data, cases_root)
 
 
