@@ -1,7 +1,9 @@
 """`python -m sockets_conformance check` and `... coverage`: the suite's own guarantees.
 
 check    every case file loads (schema, names, requirement ids), ids and titles are unique,
-         titles short, the requirement catalogue matches its schema.
+         titles short, no case asserts on opened, closed or close() where none of its
+         requirements is about them (lint_cited.py), the requirement catalogue matches its
+         schema.
 coverage each requirement with the cases that cover it; a MUST or SHOULD without a case is
          a failure.
 In the spirit of JSON-Schema-Test-Suite's `bin/jsonschema_suite check`.
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import jsonschema
 import yaml
+from sockets_conformance.gates.lint_cited import uncited_assertions
 from sockets_conformance.model.case import Case
 from sockets_conformance.model.loader import CaseError, display, load_case, schema_problems
 from sockets_conformance.model.requirements import catalogue
@@ -51,6 +54,7 @@ def check(root: Path = CASES) -> list[str]:
         if len(case.title) > TITLE_MAX:
             problems.append(f"{where}: title is {len(case.title)} characters; keep it under "
                             f"{TITLE_MAX}")
+        problems += uncited_assertions(case, catalogue())
     return problems
 
 
