@@ -77,6 +77,16 @@ def test_pins_name_existing_cases_once_each() -> None:
         assert [c for c in m.breaks if c not in cases()] == [], m.id
 
 
+def test_pinned_cases_cite_what_their_mutant_breaks() -> None:
+    """A pin says "this case is written for this bug", so the case must cite one of the
+    requirements the mutant declares; a case that only kills it on the way to something
+    else (a flow case that also checks a property) is no pin, and once that case stops
+    asserting the extra thing the pin would break for no fault of the mutant."""
+    off = {(m.id, c): cases()[c].requirements for m in PINNED for c in m.breaks
+           if not set(cases()[c].requirements) & set(m.requirements)}
+    assert off == {}
+
+
 @pytest.mark.parametrize("mutant", SAMPLE, ids=lambda m: m.id)
 def test_mutant_breaks_its_pinned_cases(mutant: Mutant) -> None:
     results = _run(mutant.adapter(), mutant.breaks, MUTANT_SETTINGS)

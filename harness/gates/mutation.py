@@ -2,16 +2,20 @@
 caught.
 
 It runs every case against every mutant of the reference (harness/gates/mutants/) and prints the
-kill matrix: mutant -> cases that caught it, case -> mutants it caught, the survivors, and
-the cases that catch nothing. It fails when a mutant survives, when a case catches
-nothing and spec/mutation-exemptions.yaml gives no reason why, or when a case pinned to a
-mutant (its `breaks`) did not kill it.
+kill matrix: mutant -> cases that caught it, case -> mutants it caught, the survivors, the
+cases that catch nothing, and each mutant's diagnostic precision (the share of the cases
+that kill it which cite a requirement it declares; mutation_precision.py). It fails when a
+mutant survives, when a case catches nothing and spec/mutation-exemptions.yaml gives no
+reason why, when a case pinned to a mutant (its `breaks`) did not kill it, when a mutant
+declares an unknown requirement, or when precision is below target (90% overall, 50% for a
+mutant not named in harness/gates/mutants/precision-exemptions.yaml).
 
 Restricted with --case, it answers another question, a case author's: which mutants does
 each selected case kill? It fails only when a selected case kills none of the mutants that
 ran and has no exemption; mutants the selected cases leave alive are other cases' business
 (the full gate judges them). Restricted with --mutant alone, it asks which cases kill those
-mutants, and fails on a survivor.
+mutants, and fails on a survivor or on one of them below its precision floor (the 90%
+overall target is judged on the full gate only).
 
 How, and why that way:
 - In-process, with sockets_conformance.runner.run_case, not one pytest per mutant: pytest's
@@ -35,7 +39,8 @@ How, and why that way:
 The parts: mutation_worker.py runs one (mutant, case) pair in a forked worker (and arms
 harness/running/guard.py there, so an egress mutant's connection is refused, never sent);
 mutation_matrix.py holds the outcomes, the kill rule and what is judged from them;
-mutation_report.py prints the matrix and writes it as JSON.
+mutation_precision.py measures where the failures point; mutation_report.py prints the
+matrix and writes it as JSON.
 """
 
 from __future__ import annotations
@@ -62,8 +67,15 @@ from sockets_conformance.gates.mutation_matrix import (
     load_exemptions,
     pin_problems,
 )
+from sockets_conformance.gates.mutation_precision import (
+    PRECISION_EXEMPTIONS,
+    load_precision_exemptions,
+    precision_problems,
+    requirement_problems,
+)
 from sockets_conformance.gates.mutation_report import render, write_json
 from sockets_conformance.gates.mutation_worker import _forked_plain, _init_worker, _run_pair
+from sockets_conformance.model import requirements
 from sockets_conformance.model.case import Case
 from sockets_conformance.model.results import Status
 from sockets_conformance.running.guard import install as install_guard
@@ -91,11 +103,15 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
              case_patterns: Sequence[str] | None = None, jobs: int | None = None,
              timeout_multiplier: float = DEFAULT_MULTIPLIER,
              pending_window: float = DEFAULT_PENDING, exemptions_path: Path = EXEMPTIONS,
+             precision_exemptions_path: Path = PRECISION_EXEMPTIONS,
              cases_root: Path | None = None,
              progress: TextIO | None = None) -> GateReport:
     started = time.perf_counter()
     report, cases, loaded = _plan(mutant_ids, case_patterns, jobs, timeout_multiplier,
                                   pending_window, exemptions_path, cases_root)
+    exempt, file_problems = load_precision_exemptions(precision_exemptions_path)
+    report.precision_exemptions = exempt
+    report.problems += file_problems
     with _start_pool(report, cases) as pool:
         _run_controls(report, pool, cases, progress)
         if report.problems:
@@ -106,6 +122,8 @@ def run_gate(*, mutant_ids: Sequence[str] | None = None,
     names = {c.id for c in loaded}
     report.problems += exemption_problems(report, names, exemptions_path)
     report.problems += pin_problems(report, names if report.full else None)
+    report.problems += precision_problems(report, (m.id for m in catalogue()),
+                                          precision_exemptions_path)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -120,6 +138,7 @@ def _plan(mutant_ids: Sequence[str] | None, case_patterns: Sequence[str] | None,
     known = {m.id for m in every}
     problems: list[str] = [f"no mutant {m!r}" for m in mutant_ids or () if m not in known]
     mutants = [m for m in every if m.id in select(known, mutant_ids)]
+    problems += requirement_problems(mutants, requirements.catalogue())
     loaded, load_problems = load_all(cases_root) if cases_root else load_all()
     problems += load_problems
     wanted = set(select([c.id for c in loaded], case_patterns))
@@ -136,7 +155,8 @@ def _plan(mutant_ids: Sequence[str] | None, case_patterns: Sequence[str] | None,
     report = GateReport(mutants, [], {}, {}, exemptions,
                         full=not mutant_ids and not case_patterns and cases_root is None,
                         case_mode=bool(case_patterns), all_mutants=not mutant_ids,
-                        problems=problems, jobs=jobs, settings=settings)
+                        problems=problems, jobs=jobs, settings=settings,
+                        requirements={c.id: tuple(c.requirements) for c in cases})
     return report, cases, loaded
 
 

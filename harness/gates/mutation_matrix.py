@@ -71,6 +71,10 @@ class GateReport:
     seconds: float = 0.0
     jobs: int = 1
     settings: Settings | None = None
+    # case -> the requirement ids it cites, and mutant -> why its precision may stay
+    # below the floor (mutation_precision.py)
+    requirements: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    precision_exemptions: dict[str, str] = field(default_factory=dict)
 
     def killed_by(self, mutant: Mutant) -> list[str]:
         return [c for c in self.cases if kills(self.outcomes[mutant.id, c], mutant)]

@@ -1,5 +1,6 @@
-"""The mutation gate's output: the kill matrix (or, with --case, each selected case's kills),
-the flaky runs and problems, and the verdict, as text for the terminal and as JSON.
+"""The mutation gate's output: the kill matrix and each mutant's precision (or, with --case,
+each selected case's kills), the flaky runs and problems, and the verdict, as text for the
+terminal and as JSON.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sockets_conformance.gates.mutation_matrix import EXEMPTIONS, GateReport
+from sockets_conformance.gates.mutation_precision import overall, percent, precisions
 from sockets_conformance.model.results import Status
 
 
@@ -24,7 +26,8 @@ def render(report: GateReport) -> str:
                + (f", {len(report.not_applicable)} NOT-APPLICABLE (not in the matrix)"
                   if report.not_applicable else ""))
     if report.outcomes:
-        out += _case_view(report) if report.case_mode else _matrix(report)
+        out += _case_view(report) if report.case_mode else \
+            _matrix(report) + _precision(report)
     for case_id, why in report.not_applicable.items():
         out.append(f"  not run: {case_id}: {why}")
     if report.notes:
@@ -68,6 +71,24 @@ def _matrix(report: GateReport) -> list[str]:
     return out
 
 
+def _precision(report: GateReport) -> list[str]:
+    """Per mutant, worst first: its share, the requirements it declares, and the failing
+    cases outside them with what those cite, so the reason for a low share is on the page."""
+    items = sorted(precisions(report), key=lambda p: 2.0 if p.share is None else p.share)
+    out = ["", f"precision: mutant -> share of its failing cases that cite a requirement it "
+               f"breaks (overall {percent(overall(items))}, pooled over all failing cases)"]
+    for p in items:
+        out.append(f"  {percent(p.share):>4}  {p.mutant.id} ({len(p.cited)}/{p.failing}) "
+                   f"[{', '.join(p.mutant.requirements) or 'no requirements declared'}]")
+        for case_id in p.outside:
+            cites = ", ".join(report.requirements.get(case_id, ())) or "?"
+            out.append(f"          outside: {case_id} [{cites}]")
+        reason = report.precision_exemptions.get(p.mutant.id)
+        if reason:
+            out.append(f"          exempt: {reason}")
+    return out
+
+
 def _case_view(report: GateReport) -> list[str]:
     """--case: which mutants each selected case kills, and why a case that kills none
     fails. Mutants these cases leave alive are not listed: other cases kill them."""
@@ -98,11 +119,16 @@ def _case_view(report: GateReport) -> list[str]:
 
 def _verdict(report: GateReport) -> str:
     verdict = "PASS" if report.ok else "FAIL"
+    if report.problems and not report.outcomes:
+        # a broken control, case file or catalogue: the mutants never ran, so there are
+        # no kills to count
+        return (f"mutation gate FAIL: stopped before any mutant ran, {len(report.problems)} "
+                f"problem(s); {report.seconds:.1f} s")
     if not report.case_mode:
         return (f"mutation gate {verdict}: {len(report.mutants) - len(report.survivors)}/"
                 f"{len(report.mutants)} mutants killed, {len(report.survivors)} survived, "
-                f"{len(report.unexplained)} case(s) catch nothing without a reason; "
-                f"{report.seconds:.1f} s")
+                f"{len(report.unexplained)} case(s) catch nothing without a reason, "
+                f"precision {percent(overall(precisions(report)))}; {report.seconds:.1f} s")
     killers = len(report.cases) - len(report.idle_cases)
     exempt = len(report.idle_cases) - len(report.unexplained)
     return (f"mutation gate {verdict} (selected cases): {killers}/{len(report.cases)} case(s) "
@@ -113,10 +139,15 @@ def _verdict(report: GateReport) -> str:
 
 
 def write_json(report: GateReport, path: Path) -> None:
+    shares = {p.mutant.id: p for p in precisions(report)}
     data: dict[str, Any] = {
         "mutants": [{"id": m.id, "description": m.description, "area": m.area,
-                     "kind": m.kind, "killed_by": report.killed_by(m)}
+                     "kind": m.kind, "requirements": list(m.requirements),
+                     "killed_by": report.killed_by(m), "precision": shares[m.id].share,
+                     "outside": list(shares[m.id].outside),
+                     "precision_exemption": report.precision_exemptions.get(m.id)}
                     for m in report.mutants],
+        "precision": overall(shares.values()),
         "cases": {c: report.caught(c) for c in report.cases},
         "survivors": [m.id for m in report.survivors],
         "idle_cases": {c: report.exemptions.get(c) for c in report.idle_cases},

@@ -26,7 +26,9 @@ def _port_range_error(address: Any) -> addr.Address:
 
 parser_mutant("port-range-error",
               "an object-form port below 0 or above 65535 throws RangeError, not TypeError",
-              area="address", parse_address=_port_range_error)
+              area="address", parse_address=_port_range_error,
+              requirements=("address.port.negative", "address.port.too-large",
+                            "errors.error-classes"))
 
 
 def _missing_port_wording(address: Any) -> addr.Address:
@@ -40,7 +42,8 @@ def _missing_port_wording(address: Any) -> addr.Address:
 
 parser_mutant("missing-port-message",
               "a string address without a port throws TypeError with another message",
-              area="address", kind="message", parse_address=_missing_port_wording)
+              area="address", kind="message", parse_address=_missing_port_wording,
+              requirements=("address.string.missing-port", "errors.error-classes"))
 
 
 def _default_port_443(address: Any) -> addr.Address:
@@ -55,7 +58,8 @@ def _default_port_443(address: Any) -> addr.Address:
 
 parser_mutant("default-port-443",
               "a string address without a port is accepted with port 443 (the https "
-              "default)", area="address", parse_address=_default_port_443)
+              "default)", area="address", parse_address=_default_port_443,
+              requirements=("address.string.missing-port",))
 
 
 def _no_character_check(address: Any) -> addr.Address:
@@ -75,7 +79,8 @@ def _no_character_check(address: Any) -> addr.Address:
 parser_mutant("no-character-check",
               "addresses are not checked for unsupported characters or length (paths, "
               "user info, '*' and 300-character names pass)", area="address",
-              parse_address=_no_character_check)
+              parse_address=_no_character_check,
+              requirements=("address.unsupported-characters",))
 
 
 def _strict_integer_port(address: Any) -> addr.Address:
@@ -92,7 +97,8 @@ def _strict_integer_port(address: Any) -> addr.Address:
 parser_mutant("port-not-coerced",
               "an object-form port given as a numeric string or a fraction is refused "
               "instead of converted (WebIDL truncates)", area="address",
-              parse_address=_strict_integer_port)
+              parse_address=_strict_integer_port,
+              requirements=("address.port.numeric-string",))
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,8 @@ def _keeps_brackets(address: Any) -> addr.Address:
 
 parser_mutant("ipv6-brackets-kept",
               "an IPv6 hostname is dialled with its brackets (\"[::1]\"), which no resolver "
-              "accepts", area="address", parse_address=_keeps_brackets)
+              "accepts", area="address", parse_address=_keeps_brackets,
+              requirements=("address.ipv6.bracketed",))
 
 
 def _options(raw: Any, *, fold_case: bool = False, check: bool = True) -> Options:
@@ -131,11 +138,13 @@ def _options(raw: Any, *, fold_case: bool = False, check: bool = True) -> Option
 
 parser_mutant("secure-transport-case-folded",
               "secureTransport is lower-cased before the check, so \"ON\" is accepted",
-              area="address", parse_options=lambda raw: _options(raw, fold_case=True))
+              area="address", parse_options=lambda raw: _options(raw, fold_case=True),
+              requirements=("address.secure-transport.unsupported",))
 
 parser_mutant("secure-transport-unchecked",
               "an unknown secureTransport value silently means \"off\" instead of throwing",
-              area="address", parse_options=lambda raw: _options(raw, check=False))
+              area="address", parse_options=lambda raw: _options(raw, check=False),
+              requirements=("address.secure-transport.unsupported",))
 
 
 
@@ -156,7 +165,8 @@ def _port_without_enforce_range(address: Any) -> addr.Address:
 parser_mutant("port-nan-is-zero",
               "a missing or non-numeric object-form port becomes port 0 (no [EnforceRange]) "
               "instead of throwing", area="address",
-              parse_address=_port_without_enforce_range)
+              parse_address=_port_without_enforce_range,
+              requirements=("address.port.not-integer",))
 
 
 def _port_wraps(address: Any) -> addr.Address:
@@ -170,7 +180,8 @@ def _port_wraps(address: Any) -> addr.Address:
 
 parser_mutant("string-port-wraps",
               "a string-form port above 65535 wraps around (65536 is port 0) instead of "
-              "being unparseable", area="address", parse_address=_port_wraps)
+              "being unparseable", area="address", parse_address=_port_wraps,
+              requirements=("address.string.unparseable",))
 
 
 def _split_at_colon(address: Any) -> addr.Address:
@@ -192,7 +203,10 @@ def _split_at_colon(address: Any) -> addr.Address:
 parser_mutant("string-split-parser",
               "the string form is split at its last colon instead of parsed as a URL, so "
               "malformed strings get the object form's (or other) TypeErrors",
-              area="address", kind="message", parse_address=_split_at_colon)
+              area="address", kind="message", parse_address=_split_at_colon,
+              requirements=("address.string.unparseable", "address.string.missing-port",
+                            "address.ipv6.unbracketed", "address.unsupported-characters",
+                            "errors.error-classes"))
 
 
 def _characters_first(address: Any) -> addr.Address:
@@ -205,4 +219,5 @@ def _characters_first(address: Any) -> addr.Address:
 parser_mutant("address-check-order",
               "the character and length check runs before parsing, so an empty or "
               "unparseable string gets the character TypeError", area="address",
-              kind="message", parse_address=_characters_first)
+              kind="message", parse_address=_characters_first,
+              requirements=("address.string.missing-hostname", "address.string.unparseable"))

@@ -48,6 +48,10 @@ class Mutant:
     # Case ids this mutant must break: the pinned pairs the gate checks (harness/gates/mutation.py),
     # so a case edited into passing it is caught even while other cases still kill it.
     breaks: tuple[str, ...] = ()
+    # Requirement ids (spec/requirements.yaml) whose text this bug breaks: what a runtime
+    # author with this fault should be sent to read. The gate measures how many of the
+    # cases that kill the mutant cite one of them (its precision, mutation_precision.py).
+    requirements: tuple[str, ...] = ()
 
     def adapter(self) -> MutantAdapter:
         return MutantAdapter(self)
@@ -100,14 +104,16 @@ def register(mutant: Mutant) -> Mutant:
 
 
 def socket_mutant(mutant_id: str, description: str, *, kind: Kind = "behaviour",
-                  breaks: tuple[str, ...] = ()) -> Callable[[type[Socket]], type[Socket]]:
+                  breaks: tuple[str, ...] = (), requirements: tuple[str, ...] = (),
+                  ) -> Callable[[type[Socket]], type[Socket]]:
     """Class decorator: register a Socket subclass as a mutant. The area is the module's
     last name (sockets_conformance.gates.mutants.close -> close). `breaks`: the cases pinned to
-    it (Mutant.breaks)."""
+    it (Mutant.breaks); `requirements`: the requirements it breaks (Mutant.requirements)."""
 
     def wrap(cls: type[Socket]) -> type[Socket]:
         register(Mutant(mutant_id, description, cls.__module__.rsplit(".", 1)[-1],
-                        socket_class=cls, kind=kind, breaks=breaks))
+                        socket_class=cls, kind=kind, breaks=breaks,
+                        requirements=requirements))
         return cls
 
     return wrap
@@ -117,10 +123,11 @@ def parser_mutant(mutant_id: str, description: str, *, area: str, kind: Kind = "
                   parse_address: AddressParser = addr.parse,
                   parse_options: OptionsParser = Options.parse,
                   socket_class: type[Socket] = Socket,
-                  breaks: tuple[str, ...] = ()) -> Mutant:
+                  breaks: tuple[str, ...] = (), requirements: tuple[str, ...] = (),
+                  ) -> Mutant:
     return register(Mutant(mutant_id, description, area, socket_class=socket_class,
                            parse_address=parse_address, parse_options=parse_options,
-                           kind=kind, breaks=breaks))
+                           kind=kind, breaks=breaks, requirements=requirements))
 
 
 def retype(obj: Any, cls: type) -> None:

@@ -13,7 +13,9 @@ from sockets_conformance.gates.mutants.base import socket_mutant
 @socket_mutant("close-leaves-readers",
                "close() does not error the readable: a held reader just sees the end of "
                "the stream",
-               breaks=("close/held-reader-rejects",))
+               breaks=("close/held-reader-rejects",),
+               requirements=("close.invalidates-reader", "close.new-locks-allowed",
+                             "examples.close"))
 class CloseLeavesReaders(Socket):
     def _close_errors_readable(self) -> None:
         pass
@@ -22,7 +24,9 @@ class CloseLeavesReaders(Socket):
 @socket_mutant("close-leaves-writers",
                "close() leaves the writable alone: a held writer writes into the dead "
                "connection and gets a network error",
-               breaks=("close/held-writer-rejects",))
+               breaks=("close/held-writer-rejects",),
+               requirements=("close.invalidates-writer", "close.new-locks-allowed",
+                             "close.writer-closed-rejects"))
 class CloseLeavesWriters(Socket):
     def _close_refuses_writes(self) -> None:
         pass
@@ -34,7 +38,8 @@ class CloseLeavesWriters(Socket):
 @socket_mutant("close-skips-flush",
                "close() aborts the writable at once: writes still queued are dropped, "
                "not flushed",
-               breaks=("close/flushes-pending-writes",))
+               breaks=("close/flushes-pending-writes",),
+               requirements=("close.flushes-writes",))
 class CloseSkipsFlush(Socket):
     async def _close_flushes_writes(self) -> None:
         pass
@@ -42,7 +47,8 @@ class CloseSkipsFlush(Socket):
 
 @socket_mutant("close-twice-throws",
                "a second close() throws TypeError instead of being a harmless no-op",
-               breaks=("close/second-call-harmless",))
+               breaks=("close/second-call-harmless",),
+               requirements=("close.repeat-harmless",))
 class CloseTwiceThrows(Socket):
     def close(self) -> asyncio.Future[Any]:
         if self._close_promise is not None:
@@ -52,7 +58,8 @@ class CloseTwiceThrows(Socket):
 
 @socket_mutant("close-twice-rejects",
                "a second close() returns a rejected promise instead of closed",
-               breaks=("close/second-call-harmless",))
+               breaks=("close/second-call-harmless",),
+               requirements=("close.repeat-harmless",))
 class CloseTwiceRejects(Socket):
     def close(self) -> asyncio.Future[Any]:
         if self._close_promise is None:
@@ -62,14 +69,19 @@ class CloseTwiceRejects(Socket):
 
 @socket_mutant("close-closed-pending",
                "close() resolves its own promise but never resolves closed",
-               breaks=("close/resolves-closed", "close/second-call-harmless"))
+               breaks=("close/resolves-closed", "close/second-call-harmless"),
+               requirements=("close.resolves-closed", "close.repeat-harmless", "close.before-open",
+                             "close.reason-ignored", "half-open.allow-true.closed-pending"))
 class CloseClosedPending(Socket):
     def _close_resolves_closed(self) -> None:
         pass
 
 
 @socket_mutant("close-promise-pending",
-               "close() resolves closed but the promise it returned never settles")
+               "close() resolves closed but the promise it returned never settles",
+               requirements=("close.resolves-closed", "close.repeat-harmless", "close.before-open",
+                             "close.after-eof-resolves", "errors.connect-failed.close-resolves",
+                             "starttls.old.close-harmless", "examples.close"))
 class ClosePromisePending(Socket):
     def _close_resolves_its_promise(self) -> None:
         pass
@@ -77,7 +89,8 @@ class ClosePromisePending(Socket):
 
 @socket_mutant("close-keeps-connection",
                "close() settles everything but never closes the connection: the peer "
-               "sees no FIN")
+               "sees no FIN",
+               requirements=("close.resolves-closed", "close.before-open", "close.flushes-writes"))
 class CloseKeepsConnection(Socket):
     def _close_releases_connection(self) -> None:
         pass
@@ -85,7 +98,8 @@ class CloseKeepsConnection(Socket):
 
 @socket_mutant("close-strands-pending-read",
                "close() forgets reads already waiting: their promises never settle",
-               breaks=("close/pending-read-settles",))
+               breaks=("close/pending-read-settles",),
+               requirements=("close.pending-read-settles",))
 class CloseStrandsPendingRead(Socket):
     def close(self) -> asyncio.Future[Any]:
         readable = self.readable
@@ -98,7 +112,8 @@ class CloseStrandsPendingRead(Socket):
 @socket_mutant("close-before-open-leaks",
                "close() before the connection is open resolves at once and never closes "
                "the connection that opens afterwards",
-               breaks=("close/before-opened",))
+               breaks=("close/before-opened",),
+               requirements=("close.before-open", "close.reason-ignored"))
 class CloseBeforeOpenLeaks(Socket):
     _before_open = False
 
@@ -122,7 +137,8 @@ class CloseBeforeOpenLeaks(Socket):
 @socket_mutant("close-replaces-closed",
                "close() installs a fresh closed promise, so a closed promise taken "
                "earlier never settles",
-               breaks=("opened/getters-are-promises",))
+               breaks=("opened/getters-are-promises",),
+               requirements=("opened.getters-are-promises", "errors.connect-failed.close-resolves"))
 class CloseReplacesClosed(Socket):
     def close(self) -> asyncio.Future[Any]:
         if self._close_promise is None:

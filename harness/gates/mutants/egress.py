@@ -90,70 +90,81 @@ class _Policy(Socket):
         return egress.Refusal(why) if why else None
 
 
-@socket_mutant("egress-port-25-allowed", "connections to port 25 are not refused")
+@socket_mutant("egress-port-25-allowed", "connections to port 25 are not refused",
+               requirements=("egress.port-25",))
 class EgressPort25Allowed(_Policy):
     HOLES = frozenset({"port-25"})
 
 
 @socket_mutant("egress-private-allowed",
-               "private networks (RFC 1918, fc00::/7) are not refused")
+               "private networks (RFC 1918, fc00::/7) are not refused",
+               requirements=("egress.private", "egress.localhost-aliases"))
 class EgressPrivateAllowed(_Policy):
     HOLES = frozenset({"private"})
 
 
 @socket_mutant("egress-loopback-allowed",
                "loopback addresses (127.0.0.0/8, ::1) other than the case's own are not "
-               "refused")
+               "refused",
+               requirements=("egress.localhost", "egress.localhost-aliases"))
 class EgressLoopbackAllowed(_Policy):
     HOLES = frozenset({"loopback"})
 
 
 @socket_mutant("egress-localhost-name-allowed",
-               "the name localhost is not refused (only IP literals are checked)")
+               "the name localhost is not refused (only IP literals are checked)",
+               requirements=("egress.localhost",))
 class EgressLocalhostNameAllowed(_Policy):
     HOLES = frozenset({"localhost-name"})
 
 
 @socket_mutant("egress-link-local-allowed",
-               "link-local addresses (169.254.0.0/16, fe80::/10) are not refused")
+               "link-local addresses (169.254.0.0/16, fe80::/10) are not refused",
+               requirements=("egress.link-local",))
 class EgressLinkLocalAllowed(_Policy):
     HOLES = frozenset({"link-local"})
 
 
 @socket_mutant("egress-unspecified-allowed",
                "the unspecified addresses 0.0.0.0 and :: (which reach the local host) are "
-               "not refused")
+               "not refused",
+               requirements=("egress.localhost-aliases",))
 class EgressUnspecifiedAllowed(_Policy):
     HOLES = frozenset({"unspecified"})
 
 
 @socket_mutant("egress-cloudflare-allowed",
-               "Cloudflare's own published ranges are not refused")
+               "Cloudflare's own published ranges are not refused",
+               requirements=("egress.cloudflare",))
 class EgressCloudflareAllowed(_Policy):
     HOLES = frozenset({"cloudflare"})
 
 
 @socket_mutant("egress-tcp-loop-allowed",
-               "a connection to the Worker's own address is not detected as a TCP loop")
+               "a connection to the Worker's own address is not detected as a TCP loop",
+               requirements=("egress.tcp-loop",))
 class EgressTcpLoopAllowed(_Policy):
     HOLES = frozenset({"loop"})
 
 
 @socket_mutant("egress-mapped-allowed",
                "an IPv4-mapped IPv6 address (::ffff:10.0.0.1) is judged as IPv6, so the "
-               "private IPv4 inside it passes")
+               "private IPv4 inside it passes",
+               requirements=("egress.localhost-aliases",))
 class EgressMappedAllowed(_Policy):
     HOLES = frozenset({"mapped"})
 
 
 @socket_mutant("egress-shorthand-allowed",
-               "legacy IPv4 spellings (127.1, 0x7f.0.0.1) are taken for names and pass")
+               "legacy IPv4 spellings (127.1, 0x7f.0.0.1) are taken for names and pass",
+               requirements=("egress.localhost-aliases",))
 class EgressShorthandAllowed(_Policy):
     HOLES = frozenset({"shorthand"})
 
 
 @socket_mutant("egress-exception-any-port",
                "the case's own endpoints are matched by host alone, so every port on the "
-               "peer's host is let through")
+               "peer's host is let through",
+               requirements=("egress.localhost", "egress.localhost-aliases"))
 class EgressExceptionAnyPort(_Policy):
     HOLES = frozenset({"exact-port"})

@@ -29,7 +29,9 @@ class _UnlockedWritable(WritableStream):
 @socket_mutant("reader-lock-missing",
                "getReader() on a locked readable hands out a second reader instead of "
                "throwing",
-               breaks=("locks/reader-exclusive",))
+               breaks=("locks/reader-exclusive",),
+               requirements=("locks.reader-exclusive", "starttls.old.reader-dead",
+                             "examples.close"))
 class ReaderLockMissing(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,7 +41,8 @@ class ReaderLockMissing(Socket):
 @socket_mutant("writer-lock-missing",
                "getWriter() on a locked writable hands out a second writer instead of "
                "throwing",
-               breaks=("locks/writer-exclusive",))
+               breaks=("locks/writer-exclusive",),
+               requirements=("locks.writer-exclusive", "starttls.old.writer-dead"))
 class WriterLockMissing(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -72,7 +75,9 @@ class _StickyWritable(WritableStream):
 
 @socket_mutant("reader-release-keeps-lock",
                "reader.releaseLock() detaches the reader but leaves the readable locked",
-               breaks=("locks/release-reader", "locks/locked-flag"))
+               breaks=("locks/release-reader", "locks/locked-flag"),
+               requirements=("locks.release-reader", "locks.locked-flag",
+                             "starttls.flow.postgres"))
 class ReaderReleaseKeepsLock(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,7 +86,9 @@ class ReaderReleaseKeepsLock(Socket):
 
 @socket_mutant("writer-release-keeps-lock",
                "writer.releaseLock() detaches the writer but leaves the writable locked",
-               breaks=("locks/release-writer", "locks/locked-flag"))
+               breaks=("locks/release-writer", "locks/locked-flag"),
+               requirements=("locks.release-writer", "locks.locked-flag",
+                             "starttls.flow.postgres"))
 class WriterReleaseKeepsLock(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,7 +102,8 @@ class _NeverLockedReadable(ReadableStream):
 
 
 @socket_mutant("locked-flag-false",
-               "readable.locked stays false while a reader holds the lock")
+               "readable.locked stays false while a reader holds the lock",
+               requirements=("locks.locked-flag", "starttls.old.reader-dead"))
 class LockedFlagFalse(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

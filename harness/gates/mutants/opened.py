@@ -16,8 +16,10 @@ from sockets_conformance.model.values import UNDEFINED
 @socket_mutant("socket-info-ip-only",
                "opened's remoteAddress is the peer's IP without the port (Node's "
                "socket.remoteAddress)",
-               breaks=("connect/object-form", "connect/string-form",
-                       "opened/resolves-with-socket-info"))
+               breaks=("connect/string-form", "opened/resolves-with-socket-info"),
+               requirements=("opened.remote-address", "address.ipv6.bracketed",
+                             "address.port.numeric-string", "tls.on.opened",
+                             "starttls.new.opened"))
 class SocketInfoIpOnly(Socket):
     async def _connect(self) -> None:
         await super()._connect()
@@ -27,7 +29,8 @@ class SocketInfoIpOnly(Socket):
 
 @socket_mutant("socket-info-local-address",
                "opened's SocketInfo also carries a localAddress for an outbound socket",
-               breaks=("opened/no-local-address",))
+               breaks=("opened/no-local-address",),
+               requirements=("opened.no-local-address",))
 class SocketInfoLocalAddress(Socket):
     async def _connect(self) -> None:
         await super()._connect()
@@ -48,7 +51,8 @@ def _raw_port_text(address: Any) -> addr.Address:
 
 parser_mutant("socket-info-raw-port",
               "for the object form, remoteAddress uses the port as passed (\"8080.9\") "
-              "rather than the converted port", area="opened", parse_address=_raw_port_text)
+              "rather than the converted port", area="opened", parse_address=_raw_port_text,
+              requirements=("opened.remote-address", "address.port.numeric-string"))
 
 
 def _unbracketed(address: Any) -> addr.Address:
@@ -59,12 +63,15 @@ def _unbracketed(address: Any) -> addr.Address:
 
 parser_mutant("socket-info-ipv6-unbracketed",
               "remoteAddress is rebuilt as host:port from the bare host, so an IPv6 "
-              "address loses its brackets", area="opened", parse_address=_unbracketed)
+              "address loses its brackets", area="opened", parse_address=_unbracketed,
+              requirements=("address.ipv6.bracketed", "opened.remote-address"))
 
 
 @socket_mutant("opened-lazy",
                "opened settles only when the connection is first used (a read, a write, "
-               "close()), not when it is made")
+               "close()), not when it is made",
+               requirements=("opened.remote-address", "opened.getters-are-promises",
+                             "tls.on.opened", "starttls.new.opened"))
 class OpenedLazy(Socket):
     def _resolve_opened(self, remote_address: str) -> None:
         pass
@@ -93,7 +100,8 @@ class OpenedLazy(Socket):
 @socket_mutant("secure-transport-undefined",
                "the secureTransport getter echoes the option as given: undefined when it "
                "was left out, not \"off\"",
-               breaks=("defaults/secure-transport-off",))
+               breaks=("defaults/secure-transport-off",),
+               requirements=("defaults.secure-transport-off", "starttls.new.properties"))
 class SecureTransportUndefined(Socket):
     @property
     def secureTransport(self) -> Any:
@@ -103,7 +111,9 @@ class SecureTransportUndefined(Socket):
 @socket_mutant("upgraded-undefined",
                "there is no upgraded getter (it reads as undefined, as in "
                "@arrowood.dev/socket 0.2.0)",
-               breaks=("defaults/upgraded-false",))
+               breaks=("defaults/upgraded-false",),
+               requirements=("defaults.upgraded-false", "tls.on.opened", "starttls.new.properties",
+                             "starttls.old.upgraded", "starttls.locks-held"))
 class UpgradedUndefined(Socket):
     @property
     def upgraded(self) -> Any:
@@ -112,7 +122,8 @@ class UpgradedUndefined(Socket):
 
 @socket_mutant("connect-singleton",
                "one connection per Worker: a new connect() closes the socket made before it",
-               breaks=("connect/multiple-sockets",))
+               breaks=("connect/multiple-sockets",),
+               requirements=("connect.independent-sockets", "connection-limit.six-open"))
 class ConnectSingleton(Socket):
     current: ClassVar[Socket | None] = None
 

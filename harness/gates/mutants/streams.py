@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sockets_conformance.adapters.reference.js import promise
-from sockets_conformance.adapters.reference.socket import Socket
+from sockets_conformance.adapters.reference.socket import Socket, _js_string
 from sockets_conformance.adapters.reference.streams import WritableStream
 from sockets_conformance.adapters.reference.wire import READ_HIGH_WATER, Wire
 from sockets_conformance.gates.mutants.base import retype, socket_mutant
+from sockets_conformance.model.values import TypedBytes
 
 READ_CHUNK = 64 * 1024
 SEND_CAP = 1024 * 1024
@@ -27,7 +28,9 @@ class _ShortReadWire(Wire):
 
 @socket_mutant("read-drops-bytes",
                "a read returns at most 64 KiB but empties the whole receive buffer, "
-               "dropping the rest")
+               "dropping the rest",
+               requirements=("streams.read-delivers", "streams.large-transfer",
+                             "tls.large-transfer", "tls.on.round-trip"))
 class ReadDropsBytes(Socket):
     WIRE = _ShortReadWire
 
@@ -42,7 +45,9 @@ class _OverflowingWire(Wire):
 @socket_mutant("read-overflow-dropped",
                "bytes that arrive while the receive buffer is full are discarded instead "
                "of pausing the peer (no read backpressure)",
-               breaks=("streams/large-transfer",))
+               breaks=("streams/large-transfer",),
+               requirements=("streams.read-delivers", "streams.large-transfer",
+                             "tls.large-transfer"))
 class ReadOverflowDropped(Socket):
     WIRE = _OverflowingWire
 
@@ -57,7 +62,9 @@ class _RepeatAfterPauseWire(Wire):
 
 @socket_mutant("read-duplicates-chunk",
                "the read that resumes a paused connection returns its chunk without "
-               "consuming it, so the next read delivers it again")
+               "consuming it, so the next read delivers it again",
+               requirements=("streams.read-delivers", "streams.large-transfer",
+                             "tls.large-transfer"))
 class ReadDuplicatesChunk(Socket):
     WIRE = _RepeatAfterPauseWire
 
@@ -69,9 +76,42 @@ class _TruncatingWire(Wire):
 
 @socket_mutant("large-write-truncated",
                "a write sends only the first 1 MiB of its chunk (one send()'s worth) and "
-               "fulfils as if all went")
+               "fulfils as if all went",
+               requirements=("streams.write-delivers", "streams.large-transfer",
+                             "tls.large-transfer"))
 class LargeWriteTruncated(Socket):
     WIRE = _TruncatingWire
+
+
+@socket_mutant("write-binary-string",
+               "a write passes its bytes through String.fromCharCode(...chunk) and "
+               "TextEncoder, so each byte from 0x80 up goes out as two bytes",
+               breaks=("streams/write-reaches-peer", "streams/write-strings-and-buffers"),
+               requirements=("streams.write-delivers", "streams.large-transfer",
+                             "streams.write-strings-and-buffers", "tls.large-transfer"))
+class WriteBinaryString(Socket):
+    async def write(self, data: bytes) -> None:
+        await super().write(data.decode("latin-1").encode("utf-8"))
+
+
+class _ElementCountWritable(WritableStream):
+    def write(self, chunk: Any) -> asyncio.Future[Any]:
+        if isinstance(chunk, TypedBytes) and chunk.type == "Uint16Array":
+            # new Uint8Array(view.buffer, view.byteOffset, view.length): length counts
+            # elements, two bytes each
+            chunk = TypedBytes(chunk.type, chunk.data[:len(chunk.data) // 2])
+        return super().write(chunk)
+
+
+@socket_mutant("write-view-element-count",
+               "a typed array is sent as its first `length` bytes, its element count rather "
+               "than its byteLength, so a Uint16Array loses the second half of its bytes",
+               breaks=("streams/write-views",),
+               requirements=("streams.write-views",))
+class WriteViewElementCount(Socket):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        retype(self.writable, _ElementCountWritable)
 
 
 class _EagerWire(Wire):
@@ -79,23 +119,11 @@ class _EagerWire(Wire):
         pass
 
 
-class _StringifyingWire(Wire):
-    def _send(self, data: bytes) -> None:
-        # String(new Uint8Array([104, 105])) is "104,105"
-        super()._send(",".join(str(b) for b in data).encode())
-
-
-@socket_mutant("write-stringifies-chunks",
-               "a write sends String(chunk), the byte values joined by commas, instead of "
-               "the bytes", breaks=("streams/write-reaches-peer",))
-class WriteStringifiesChunks(Socket):
-    WIRE = _StringifyingWire
-
-
 @socket_mutant("no-backpressure",
                "a write fulfils as soon as it is handed to the transport, however full "
                "the send buffer is",
-               breaks=("streams/backpressure",))
+               breaks=("streams/backpressure",),
+               requirements=("streams.write-backpressure", "streams.high-water-mark"))
 class NoBackpressure(Socket):
     WIRE = _EagerWire
 
@@ -103,7 +131,10 @@ class NoBackpressure(Socket):
 @socket_mutant("early-writes-dropped",
                "a write made before the connection is open fulfils but its bytes go nowhere",
                breaks=("streams/write-before-opened-queued", "streams/writes-in-order",
-                       "tls/writes-before-handshake", "starttls/writes-before-handshake"))
+                       "tls/writes-before-handshake", "starttls/writes-before-handshake"),
+               requirements=("streams.writes-before-open", "tls.on.writes-before-handshake",
+                             "starttls.new.writes-before-handshake",
+                             "errors.connect-failed.writes-reject", "connection-limit.six-open"))
 class EarlyWritesDropped(Socket):
     async def write(self, data: bytes) -> None:
         if not self._connected.done():
@@ -129,11 +160,31 @@ class _StackWritable(WritableStream):
 
 @socket_mutant("writes-reordered",
                "writes queued while one is in flight are sent newest first",
-               breaks=("streams/writes-in-order",))
+               breaks=("streams/writes-in-order",),
+               requirements=("streams.write-order", "close.flushes-writes",
+                             "tls.on.writes-before-handshake"))
 class WritesReordered(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         retype(self.writable, _StackWritable)
+
+
+class _StringifyAnything(WritableStream):
+    def write(self, chunk: Any) -> asyncio.Future[Any]:
+        if not isinstance(chunk, bytes | bytearray | memoryview | str | TypedBytes):
+            chunk = _js_string(chunk)  # `new TextEncoder().encode(String(chunk))`
+        return super().write(chunk)
+
+
+@socket_mutant("write-non-bytes-stringified",
+               "a write of something that is neither text nor binary (a number) sends "
+               "String(chunk) and fulfils instead of rejecting with TypeError",
+               breaks=("streams/write-non-bytes-rejects",),
+               requirements=("streams.write-non-bytes-rejects",))
+class WriteNonBytesStringified(Socket):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        retype(self.writable, _StringifyAnything)
 
 
 class _HangOnEmpty(WritableStream):
@@ -146,7 +197,8 @@ class _HangOnEmpty(WritableStream):
 
 @socket_mutant("empty-write-hangs",
                "writing an empty chunk sends nothing, as it should, but its promise never "
-               "settles")
+               "settles",
+               requirements=("streams.empty-write",))
 class EmptyWriteHangs(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -154,7 +206,9 @@ class EmptyWriteHangs(Socket):
 
 
 @socket_mutant("writer-close-no-fin",
-               "writer.close() fulfils without sending FIN to the peer")
+               "writer.close() fulfils without sending FIN to the peer",
+               requirements=("streams.writer-close-fin", "streams.writes-before-open",
+                             "tls.half-open.writer-close"))
 class WriterCloseNoFin(Socket):
     async def close_write(self) -> None:
         await self._wire_ready()
@@ -163,17 +217,22 @@ class WriterCloseNoFin(Socket):
 @socket_mutant("writer-close-destroys",
                "writer.close() closes the whole connection instead of half-closing it, so "
                "nothing more can be read",
-               breaks=("streams/writer-close-sends-fin",))
+               breaks=("streams/writer-close-sends-fin",),
+               requirements=("streams.writer-close-fin", "tls.half-open.writer-close",
+                             "examples.gopher", "examples.http-get"))
 class WriterCloseDestroys(Socket):
     async def close_write(self) -> None:
         wire = await self._wire_ready()
         wire.close()
 
 
-@socket_mutant("readable-yields-text",
-               "the readable yields strings (latin-1 decoded) instead of Uint8Array chunks",
-               breaks=("streams/read-from-peer",))
-class ReadableYieldsText(Socket):
-    async def pull(self) -> Any:
+@socket_mutant("read-text-round-trip",
+               "each chunk read goes through TextDecoder and TextEncoder, so bytes that are "
+               "not valid UTF-8 come out as U+FFFD (EF BF BD); text is untouched",
+               breaks=("streams/read-from-peer",),
+               requirements=("streams.read-delivers", "streams.large-transfer",
+                             "tls.large-transfer", "tls.on.round-trip"))
+class ReadTextRoundTrip(Socket):
+    async def pull(self) -> bytes | None:
         chunk = await super().pull()
-        return chunk.decode("latin-1") if chunk is not None else None
+        return chunk.decode("utf-8", "replace").encode("utf-8") if chunk is not None else None

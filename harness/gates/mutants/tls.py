@@ -20,14 +20,16 @@ TLS_RECORD = 16 * 1024   # the most plaintext one TLS record carries
 
 @socket_mutant("starttls-twice",
                "startTls() may be called again on the same socket (no already-called check)",
-               breaks=("starttls/twice-in-a-row",))
+               breaks=("starttls/twice-in-a-row",),
+               requirements=("starttls.once",))
 class StartTlsTwice(Socket):
     TLS_CHECKS = ("_refuse_tls_socket", "_refuse_closed_socket", "_require_starttls_option")
 
 
 @socket_mutant("starttls-without-option",
                "startTls() works on a socket opened without secureTransport \"starttls\"",
-               breaks=("starttls/requires-option-off", "starttls/requires-option-default"))
+               breaks=("starttls/requires-option-off", "starttls/requires-option-default"),
+               requirements=("starttls.requires-option",))
 class StartTlsWithoutOption(Socket):
     TLS_CHECKS = ("_refuse_tls_socket", "_refuse_closed_socket", "_refuse_second_start_tls")
 
@@ -35,7 +37,8 @@ class StartTlsWithoutOption(Socket):
 @socket_mutant("starttls-on-tls-socket",
                "startTls() on a TLS socket (secureTransport \"on\", or one startTls() "
                "returned) starts a second handshake: only \"off\" is refused",
-               breaks=("starttls/on-tls-socket", "starttls/on-upgraded-socket"))
+               breaks=("starttls/on-tls-socket", "starttls/on-upgraded-socket"),
+               requirements=("starttls.on-tls-socket", "starttls.check-order"))
 class StartTlsOnTlsSocket(Socket):
     TLS_CHECKS = ("_refuse_closed_socket", "_refuse_plain_socket", "_refuse_second_start_tls")
 
@@ -47,7 +50,8 @@ class StartTlsOnTlsSocket(Socket):
 
 @socket_mutant("starttls-check-order",
                "startTls() checks the option before whether the socket is closed, so a "
-               "closed plain socket gets the wrong TypeError", kind="message")
+               "closed plain socket gets the wrong TypeError", kind="message",
+               requirements=("starttls.check-order",))
 class StartTlsCheckOrder(Socket):
     TLS_CHECKS = ("_refuse_tls_socket", "_require_starttls_option", "_refuse_closed_socket",
                   "_refuse_second_start_tls")
@@ -55,7 +59,9 @@ class StartTlsCheckOrder(Socket):
 
 @socket_mutant("starttls-after-close",
                "startTls() on a closed socket returns a new socket instead of throwing (no "
-               "closed check)", breaks=("starttls/after-close",))
+               "closed check)", breaks=("starttls/after-close",),
+               requirements=("starttls.after-close", "starttls.after-upgrade",
+                             "starttls.check-order"))
 class StartTlsAfterClose(Socket):
     TLS_CHECKS = ("_refuse_tls_socket", "_require_starttls_option", "_refuse_second_start_tls")
 
@@ -63,7 +69,8 @@ class StartTlsAfterClose(Socket):
 @socket_mutant("starttls-once-message",
                "startTls() called again, or after its upgrade, throws older workerd's "
                "\"startTls can only be called once.\"", kind="message",
-               breaks=("starttls/twice-in-a-row", "starttls/after-upgrade-finished"))
+               breaks=("starttls/twice-in-a-row", "starttls/after-upgrade-finished"),
+               requirements=("starttls.once", "starttls.after-upgrade"))
 class StartTlsOnceMessage(Socket):
     TLS_CHECKS = ("_only_once", "_refuse_tls_socket", "_refuse_closed_socket",
                   "_require_starttls_option")
@@ -81,7 +88,8 @@ class StartTlsOnceMessage(Socket):
 @socket_mutant("starttls-old-readable",
                "after the upgrade the old socket's readable is still usable (neither "
                "locked nor errored)",
-               breaks=("starttls/old-reader-dead", "starttls/postgres"))
+               breaks=("starttls/old-reader-dead",),
+               requirements=("starttls.old.reader-dead",))
 class StartTlsOldReadable(Socket):
     def _detach_readable(self) -> None:
         pass
@@ -90,7 +98,8 @@ class StartTlsOldReadable(Socket):
 @socket_mutant("starttls-old-writable",
                "after the upgrade the old socket's writable is still usable (neither "
                "locked nor errored)",
-               breaks=("starttls/old-writer-dead",))
+               breaks=("starttls/old-writer-dead",),
+               requirements=("starttls.old.writer-dead",))
 class StartTlsOldWritable(Socket):
     def _detach_writable(self) -> None:
         pass
@@ -98,7 +107,8 @@ class StartTlsOldWritable(Socket):
 
 @socket_mutant("starttls-upgraded-never",
                "the old socket's upgraded stays false after the upgrade",
-               breaks=("starttls/upgraded-flag", "starttls/postgres"))
+               breaks=("starttls/upgraded-flag",),
+               requirements=("starttls.old.upgraded",))
 class StartTlsUpgradedNever(Socket):
     def _mark_upgraded(self) -> None:
         pass
@@ -106,7 +116,8 @@ class StartTlsUpgradedNever(Socket):
 
 @socket_mutant("starttls-upgraded-early",
                "upgraded turns true in the same turn as startTls(), before the old "
-               "socket has flushed and let go")
+               "socket has flushed and let go",
+               requirements=("starttls.old.upgraded", "starttls.locks-held"))
 class StartTlsUpgradedEarly(Socket):
     def startTls(self, options: Any = None) -> Socket:
         new = super().startTls(options)
@@ -118,7 +129,9 @@ class StartTlsUpgradedEarly(Socket):
                "the old socket's closed never resolves after startTls() (the signal "
                "postgres waits for)",
                breaks=("starttls/old-closed-resolves", "starttls/upgraded-flag",
-                       "starttls/postgres"))
+                       "starttls/postgres"),
+               requirements=("starttls.old.closed-resolves", "starttls.old.upgraded",
+                             "starttls.flow.postgres"))
 class StartTlsOldClosedPending(Socket):
     def _upgrade_resolves_closed(self) -> None:
         pass
@@ -127,8 +140,8 @@ class StartTlsOldClosedPending(Socket):
 @socket_mutant("starttls-new-secure-transport",
                "the socket startTls() returns reports secureTransport \"starttls\" (its "
                "options copied unchanged) instead of \"on\"",
-               breaks=("starttls/new-socket-properties", "starttls/postgres",
-                       "starttls/on-upgraded-socket"))
+               breaks=("starttls/new-socket-properties", "starttls/on-upgraded-socket"),
+               requirements=("starttls.new.properties", "starttls.on-tls-socket"))
 class StartTlsNewSecureTransport(Socket):
     def startTls(self, options: Any = None) -> Socket:
         new = super().startTls(options)
@@ -141,7 +154,8 @@ class StartTlsNewSecureTransport(Socket):
                "startTls() takes the connection over while the caller still holds the old "
                "reader or writer, instead of leaving the socket as it was",
                breaks=("starttls/held-reader-blocks-upgrade",
-                       "starttls/held-writer-blocks-upgrade"))
+                       "starttls/held-writer-blocks-upgrade"),
+               requirements=("starttls.locks-held",))
 class StartTlsIgnoresLocks(Socket):
     def _held_lock_blocks_upgrade(self, holder: Reader | Writer | None, message: str) -> bool:
         return False
@@ -149,7 +163,8 @@ class StartTlsIgnoresLocks(Socket):
 
 @socket_mutant("starttls-old-close-tears-down",
                "close() on the old socket after the upgrade closes the connection the new "
-               "socket now uses", breaks=("starttls/old-close-harmless",))
+               "socket now uses", breaks=("starttls/old-close-harmless",),
+               requirements=("starttls.old.close-harmless",))
 class StartTlsOldCloseTearsDown(Socket):
     def _close_releases_connection(self) -> None:
         self._wire.close()
@@ -158,7 +173,8 @@ class StartTlsOldCloseTearsDown(Socket):
 @socket_mutant("starttls-old-secure-transport-on",
                "after the upgrade the old socket reports secureTransport \"on\" (the "
                "connection's transport, not its own option)",
-               breaks=("starttls/old-secure-transport",))
+               breaks=("starttls/old-secure-transport",),
+               requirements=("starttls.old.secure-transport",))
 class StartTlsOldSecureTransportOn(Socket):
     @property
     def secureTransport(self) -> str:
@@ -167,7 +183,8 @@ class StartTlsOldSecureTransportOn(Socket):
 
 @socket_mutant("starttls-forgets-half-open",
                "the socket startTls() returns has allowHalfOpen false whatever connect() "
-               "was told", breaks=("starttls/inherits-allow-half-open",))
+               "was told", breaks=("starttls/inherits-allow-half-open",),
+               requirements=("starttls.new.allow-half-open",))
 class StartTlsForgetsHalfOpen(Socket):
     def startTls(self, options: Any = None) -> Socket:
         new = super().startTls(options)
@@ -178,7 +195,8 @@ class StartTlsForgetsHalfOpen(Socket):
 @socket_mutant("starttls-new-socket-info-ip-only",
                "the socket startTls() returns reports the peer's IP without the port in "
                "opened (Node's tls.TLSSocket.remoteAddress)",
-               breaks=("starttls/new-socket-opened", "starttls/smtp", "starttls/postgres"))
+               breaks=("starttls/new-socket-opened",),
+               requirements=("starttls.new.opened",))
 class StartTlsNewSocketInfoIpOnly(Socket):
     async def _upgrade(self, old: Socket) -> None:
         await super()._upgrade(old)
@@ -188,7 +206,8 @@ class StartTlsNewSocketInfoIpOnly(Socket):
 
 @socket_mutant("starttls-ignores-expected-hostname",
                "startTls({expectedServerHostname}) is ignored: the certificate is checked "
-               "against the address's hostname", breaks=("starttls/expected-server-hostname",))
+               "against the address's hostname", breaks=("starttls/expected-server-hostname",),
+               requirements=("starttls.expected-server-hostname",))
 class StartTlsIgnoresExpectedHostname(Socket):
     def startTls(self, options: Any = None) -> Socket:
         return super().startTls(None)
@@ -201,8 +220,13 @@ class StartTlsIgnoresExpectedHostname(Socket):
 @socket_mutant("tls-ignored",
                "secureTransport \"on\" is accepted but the connection stays plain text",
                breaks=("tls/round-trip", "tls/peer-speaks-first", "tls/large-transfer",
-                       "tls/opened-after-handshake", "tls/peer-end-allow-half-open-true",
-                       "tls/peer-end-allow-half-open-false"))
+                       "tls/peer-end-allow-half-open-true", "tls/peer-end-allow-half-open-false",
+                       "tls/opened-after-handshake"),
+               requirements=("tls.on.round-trip", "tls.on.opened",
+                             "tls.on.writes-before-handshake", "tls.large-transfer",
+                             "tls.half-open.writer-close", "tls.half-open.allow-true",
+                             "tls.half-open.allow-false", "tls.verify.untrusted",
+                             "tls.verify.hostname", "tls.verify.expired"))
 class TlsIgnored(Socket):
     def __init__(self, *args: Any, upgrade_from: Socket | None = None, **kwargs: Any) -> None:
         self._from_the_start = upgrade_from is None  # set before the connect task runs
@@ -233,7 +257,9 @@ class _OwnContext(Socket):
                "expired certificates pass",
                breaks=("tls/untrusted-certificate", "tls/hostname-mismatch",
                        "tls/expired-certificate", "starttls/untrusted-certificate",
-                       "starttls/hostname-mismatch", "starttls/expired-certificate"))
+                       "starttls/hostname-mismatch", "starttls/expired-certificate"),
+               requirements=("tls.verify.untrusted", "tls.verify.hostname", "tls.verify.expired",
+                             "starttls.expected-server-hostname"))
 class TlsNoVerify(_OwnContext):
     VERIFY = False
     CHECK_HOSTNAME = False
@@ -241,7 +267,8 @@ class TlsNoVerify(_OwnContext):
 
 @socket_mutant("tls-no-hostname-check",
                "TLS verifies the certificate chain but not that it names the host "
-               "(check_hostname off)")
+               "(check_hostname off)",
+               requirements=("tls.verify.hostname", "starttls.expected-server-hostname"))
 class TlsNoHostnameCheck(_OwnContext):
     CHECK_HOSTNAME = False
 
@@ -256,7 +283,8 @@ class _NoTlsHalfCloseWire(Wire):
 @socket_mutant("tls-writer-close-ends-all",
                "over TLS, writer.close() sends close_notify and then closes the whole "
                "connection, so nothing more can be read",
-               breaks=("tls/writer-close-keeps-reading",))
+               breaks=("tls/writer-close-keeps-reading",),
+               requirements=("tls.half-open.writer-close",))
 class TlsWriterCloseEndsAll(Socket):
     WIRE = _NoTlsHalfCloseWire
 
@@ -269,6 +297,7 @@ class _PartialTlsWriteWire(Wire):
 @socket_mutant("tls-partial-writes",
                "each write over TLS sends only its first 16 KiB (one record) and fulfils: "
                "a partial SSL_write taken for a whole one",
-               breaks=("tls/large-transfer", "starttls/large-transfer"))
+               breaks=("tls/large-transfer", "starttls/large-transfer"),
+               requirements=("tls.large-transfer",))
 class TlsPartialWrites(Socket):
     WIRE = _PartialTlsWriteWire
