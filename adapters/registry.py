@@ -6,7 +6,9 @@
                         split like a shell would (shlex), e.g.
                         driver:"python -m sockets_conformance.adapters.reference.stdio_driver"
   workerd               adapters/workerd: Cloudflare's workerd runtime (npm package), the
-                        suite's driver running inside a Worker, one WebSocket per case
+                        suite's driver running inside a Worker, one WebSocket per case; with
+                        workerd_version (pytest --workerd-version V) an older pinned release
+                        (adapters/workerd/versions.py)
   node                  adapters/node: @arrowood.dev/socket on Node.js, or with
                         node_module (pytest --node-module PATH) any module exporting connect
 """
@@ -51,17 +53,29 @@ def unknown_message(spec: str) -> str:
     return f"--adapter {shown(spec)}: no such adapter{hint}; use {forms_text()}"
 
 
-def check_spec(spec: str, node_module: str | None = None) -> None:
-    """The checks that need no import and no process: the spec's form, and --node-module
-    only with node. Raises UnknownAdapter."""
+def check_spec(spec: str, node_module: str | None = None,
+               workerd_version: str | None = None) -> None:
+    """The checks that need no process: the spec's form, --node-module only with node,
+    --workerd-version only with workerd and only a release pinned here. Raises
+    UnknownAdapter."""
     if node_module is not None and spec != "node":
         raise UnknownAdapter(f"--node-module needs --adapter node (not {shown(spec)})")
+    if workerd_version is not None:
+        if spec != "workerd":
+            raise UnknownAdapter(f"--workerd-version needs --adapter workerd (not {shown(spec)})")
+        from sockets_conformance.adapters.workerd import versions
+
+        try:
+            versions.folder(workerd_version)
+        except versions.ReleaseError as exc:
+            raise UnknownAdapter(str(exc)) from None
     if spec not in NAMED and not spec.startswith(("driver:", "python:")):
         raise UnknownAdapter(unknown_message(spec))
 
 
-def resolve(spec: str, *, node_module: str | None = None) -> Adapter:
-    check_spec(spec, node_module)
+def resolve(spec: str, *, node_module: str | None = None,
+            workerd_version: str | None = None) -> Adapter:
+    check_spec(spec, node_module, workerd_version)
     if spec == "node":
         from sockets_conformance.adapters.node.launch import LaunchError, node_adapter
 
@@ -70,16 +84,7 @@ def resolve(spec: str, *, node_module: str | None = None) -> Adapter:
         except LaunchError as exc:
             raise UnknownAdapter(f"--adapter node: {exc}") from None
     if spec == "workerd":
-        import sys
-
-        from sockets_conformance.paths import ADAPTERS, ROOT, npm_install_command
-        from sockets_conformance.running.driver import DriverAdapter
-
-        if not (ADAPTERS / "workerd" / "node_modules" / ".bin" / "workerd").exists():
-            raise UnknownAdapter(f"--adapter workerd: workerd is not installed; run "
-                                 f"`{npm_install_command(ADAPTERS / 'workerd')}`")
-        return DriverAdapter([sys.executable, "-m", "sockets_conformance.adapters.workerd.launch"],
-                             label="workerd", cwd=ROOT)
+        return _workerd(workerd_version)
     if spec.startswith("driver:"):
         from sockets_conformance.running.driver import resolve_command
 
@@ -101,3 +106,22 @@ def resolve(spec: str, *, node_module: str | None = None) -> Adapter:
             raise UnknownAdapter(f"--adapter {shown(spec)}: {exc}") from None
         return factory()
     raise UnknownAdapter(unknown_message(spec))
+
+
+def _workerd(version: str | None) -> Adapter:
+    """The workerd driver for the current pin (version None) or a pinned older release."""
+    import sys
+
+    from sockets_conformance.adapters.workerd import versions
+    from sockets_conformance.paths import ROOT
+    from sockets_conformance.running.driver import DriverAdapter
+
+    given = "--adapter workerd" + (f" --workerd-version {version}" if version else "")
+    try:
+        versions.installed(version)
+    except versions.ReleaseError as exc:
+        raise UnknownAdapter(f"{given}: {exc}") from None
+    command = [sys.executable, "-m", "sockets_conformance.adapters.workerd.launch"]
+    if version is not None:
+        command += ["--workerd-version", version]
+    return DriverAdapter(command, label=f"workerd {version}" if version else "workerd", cwd=ROOT)

@@ -3,7 +3,9 @@ next case survives, and no workerd process outlives a run: finished, failed or i
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sockets_conformance.adapters.workerd import versions
 from sockets_conformance.paths import ADAPTERS, ROOT
 
 from tests.case_texts import HANG
@@ -135,3 +138,29 @@ def test_interrupted_run_leaves_no_workerd(tmp_path: Path, how: signal.Signals) 
         if run.poll() is None:
             os.killpg(run.pid, signal.SIGKILL)
             run.wait()
+
+
+
+@pytest.mark.parametrize("version", [None, *(
+    pytest.param(v, marks=needs_npm_part(ADAPTERS / "workerd" / "releases" / v,
+                                         "node_modules/.bin/workerd"))
+    for v in versions.older())])
+def test_a_release_runs_and_the_header_says_which_and_at_what_date(
+        tmp_path: Path, version: str | None) -> None:
+    """--workerd-version runs that release's binary (none: the current pin's), at the newest
+    compatibility date it accepts (a later one would not start), and the results header
+    records both."""
+    paths = write_cases(tmp_path / "cases" / "t", ["a"])
+    results = tmp_path / "results.jsonl"
+    chosen = ["--workerd-version", version] if version else []
+    done = subprocess.run(command(*chosen, f"--results-jsonl={results}", *paths), cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    header = json.loads(results.read_text().splitlines()[0])
+    said = subprocess.run([str(versions.binary(versions.folder(version))), "--version"],
+                          capture_output=True, text=True, timeout=60).stdout
+    assert re.fullmatch(r"workerd \d{4}-\d\d-\d\d", said.strip()), said
+    assert header["implementation"]["name"] == "workerd"
+    assert header["implementation"]["version"] == (version or versions.current())
+    assert header["implementation"]["settings"] == {"compatibility_date": said.split()[1]}

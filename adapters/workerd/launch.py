@@ -1,6 +1,7 @@
 """The workerd driver: spec/adapter-protocol.md on stdio, carried to a Worker in workerd.
 
   pytest --adapter workerd     (= driver:python -m sockets_conformance.adapters.workerd.launch)
+  pytest --adapter workerd --workerd-version V    (... launch --workerd-version V)
 
 The harness's driver client (harness/running/driver.py) starts this process once per pytest worker
 and speaks the protocol to it on stdin/stdout, as to any driver. This process runs workerd
@@ -13,10 +14,16 @@ with a listening socket this process made and passed down (--socket-fd), so ther
 port race and no wait for workerd to come up: connections queue until it accepts. If
 workerd dies, this process exits non-zero with workerd's output on stderr; the harness
 reports the case in flight as ERROR and starts a fresh driver for the next one.
+
+Each release runs at the newest compatibility date it accepts, which `workerd --version`
+prints ("workerd 2026-11-17"): an older workerd refuses a later date, and the newest one is
+what a Worker created with that release gets. The handshake's implementation record (the
+results header) carries the release's version and that date.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ctypes
 import json
@@ -30,13 +37,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sockets_conformance.adapters.workerd import versions
 from sockets_conformance.paths import npm_install_command
 from websockets.asyncio.client import ClientConnection, connect
 
 HERE = Path(__file__).resolve().parent
 CORE = HERE.parent / "node" / "core.mjs"
-BINARY = HERE / "node_modules" / ".bin" / "workerd"
-COMPATIBILITY_DATE = "2026-11-17"
+BINARY = versions.binary(HERE)   # the current pin's; --workerd-version picks another
 PART = 8 * 1024 * 1024  # workerd caps a WebSocket message at 32 MiB; larger ones go in pieces
 # A piece is its slice of the JSON text behind one character: MORE, or LAST for the final
 # one. A whole message is JSON and starts with "{", so the three cannot be confused. (The
@@ -51,32 +58,37 @@ CARRY = 1024 * 1024
 _HEAD = re.compile(rb'\{"id":(\d+),"cmd":"(call|batch)"')
 FEATURES = ["tcp", "half-open", "tls", "starttls", "egress-policy", "connection-limit",
             "backpressure"]
-
-
-def version() -> str:
-    try:
-        return json.loads((HERE / "node_modules" / "workerd" / "package.json").read_text())[
-            "version"]
-    except (OSError, ValueError, KeyError):
-        return "unknown"
+_DATE = re.compile(r"^workerd (\d{4}-\d{2}-\d{2})\b", re.M)   # `workerd --version`
 
 
 async def binary_problem() -> str | None:
-    """Why workerd cannot run here (None if it can). workerd itself starts with the first
-    case; `workerd --version` (20 ms) lets the handshake, and so the harness's check before
-    any case runs, tell a broken install once instead of failing every case."""
-    fix = f"reinstall it: {npm_install_command(HERE)}"
+    """Why the current pin's workerd cannot run here (None if it can)."""
+    return (await probe(BINARY, HERE))[0]
+
+
+async def probe(binary: Path, install: Path) -> tuple[str | None, str]:
+    """(why `binary`, installed by npm in `install`, cannot run here or None, the newest
+    compatibility date it accepts).
+    workerd itself starts with the first case; `workerd --version` (20 ms) lets the
+    handshake, and so the harness's check before any case runs, tell a broken install once
+    instead of failing every case."""
+    fix = f"reinstall it: {npm_install_command(install)}"
     try:
         proc = await asyncio.create_subprocess_exec(
-            str(BINARY), "--version", stdin=asyncio.subprocess.DEVNULL,
+            str(binary), "--version", stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
     except (OSError, TimeoutError) as exc:
-        return f"cannot run {BINARY}: {exc}; {fix}"
+        return f"cannot run {binary}: {exc}; {fix}", ""
+    said = out.decode(errors="replace").strip()
     if proc.returncode != 0:
-        said = out.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        return f"{BINARY} --version exited with status {proc.returncode} ({said[0]}); {fix}"
-    return None
+        last = said.splitlines()[-1:] or ["no output"]
+        return f"{binary} --version exited with status {proc.returncode} ({last[0]}); {fix}", ""
+    date = _DATE.search(said)
+    if date is None:
+        return (f"{binary} --version said {said[:100]!r}, not 'workerd YYYY-MM-DD': cannot "
+                f"tell which compatibility date it accepts; {fix}"), ""
+    return None, date[1]
 
 
 def _die_with_parent() -> None:
@@ -86,7 +98,9 @@ def _die_with_parent() -> None:
 
 
 class Bridge:
-    def __init__(self) -> None:
+    def __init__(self, install: Path = HERE) -> None:
+        self.install = install
+        self.binary = versions.binary(install)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self.listener.getsockname()[1]
         self.workdir = Path(tempfile.mkdtemp(prefix="sockets-workerd-"))
@@ -94,7 +108,8 @@ class Bridge:
         self.ca_pem: str | None = None
         self.ws: ClientConnection | None = None
         self.implementation = {
-            "name": "workerd", "version": version(), "language": "javascript",
+            "name": "workerd", "version": versions.installed_version(install),
+            "language": "javascript",
             "homepage": "https://github.com/cloudflare/workerd", "features": FEATURES,
             "self": f"127.0.0.1:{self.port}",
         }
@@ -110,12 +125,13 @@ class Bridge:
         (self.workdir / "ca.pem").write_text(ca_pem or "")
         config = (HERE / "config.capnp.template").read_text()
         config = config.replace("{implementation}", json.dumps(json.dumps(self.implementation)))
-        config = config.replace("{compatibility_date}", COMPATIBILITY_DATE)
+        config = config.replace("{compatibility_date}",
+                                self.implementation["settings"]["compatibility_date"])
         config = config.replace("{trusted}", 'embed "ca.pem"' if ca_pem else "")
         (self.workdir / "config.capnp").write_text(config)
         fd = self.listener.fileno()
         self.proc = await asyncio.create_subprocess_exec(
-            str(BINARY), "serve", str(self.workdir / "config.capnp"), f"--socket-fd=http={fd}",
+            str(self.binary), "serve", str(self.workdir / "config.capnp"), f"--socket-fd=http={fd}",
             stdin=asyncio.subprocess.DEVNULL, stdout=sys.stderr.fileno(),
             stderr=sys.stderr.fileno(), pass_fds=(fd,), preexec_fn=_die_with_parent)
 
@@ -133,9 +149,10 @@ class Bridge:
         JSON, and re-encoding it cost more than carrying it."""
         cmd, rid = request.get("cmd"), request.get("id")
         if cmd == "start":
-            problem = await binary_problem()
+            problem, date = await probe(self.binary, self.install)
             if problem is not None:
                 return {"id": rid, "error": {"message": problem}}
+            self.implementation["settings"] = {"compatibility_date": date}
             return {"id": rid, "protocol": 1, "implementation": self.implementation}
         if cmd == "stop":
             await self.close_ws()
@@ -192,8 +209,17 @@ class Bridge:
             await ws.close()
 
 
-async def main() -> int:
-    bridge = Bridge()
+async def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sockets_conformance.adapters.workerd.launch")
+    parser.add_argument("--workerd-version", metavar="VERSION", default=None,
+                        help="a pinned release (adapters/workerd/versions.py; default: the "
+                             "current pin)")
+    try:
+        install = versions.installed(parser.parse_args(argv).workerd_version)
+    except versions.ReleaseError as exc:
+        print(f"[workerd driver] {exc}", file=sys.stderr, flush=True)
+        return 2
+    bridge = Bridge(install)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 30)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -230,4 +256,4 @@ async def main() -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    sys.exit(asyncio.run(main()))
+    sys.exit(asyncio.run(main(sys.argv[1:])))
