@@ -1,13 +1,25 @@
-"""Command line: `python -m sockets_conformance check | coverage | matrix | report | mutants |
-bench` (also `sockets-conformance check ...`)."""
+"""Command line: `python -m sockets_conformance check | coverage | matrix | diff | report |
+mutants | bench` (also `sockets-conformance check ...`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import NoReturn
 
 from sockets_conformance.gates.lint import check, coverage
 from sockets_conformance.model.requirements import catalogue
+
+
+def _usage_error(parser: argparse.ArgumentParser) -> Callable[[str], NoReturn]:
+    """A usage error of `diff` in one line with exit status 4, as the pytest runs say theirs
+    (argparse's own is the whole usage text and 2), so a script that acts on diff's 1
+    ("something regressed") cannot take a typo for a regression."""
+    def error(message: str) -> NoReturn:
+        print(f"{parser.prog}: {message}", file=sys.stderr)
+        sys.exit(4)
+    return error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,10 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     mat.add_argument("results", nargs="+", help="results files (--results-jsonl output, or "
                      "report/results.jsonl with several runs)")
     mat.add_argument("--out", default=".", help="output folder (default: here)")
+    dif = sub.add_parser("diff", help="the cases whose status changed between two results "
+                         "files, regressions first; exit 1 if any regressed")
+    dif.add_argument("old", metavar="OLD", help="results file, or FILE#NAME[@VERSION] to pick "
+                     "one run of a file with several")
+    dif.add_argument("new", metavar="NEW", help="the same, for the newer run")
+    dif.add_argument("--implementation", "-i", default="", metavar="NAME[@VERSION]",
+                     help="the run to pick in both files (a #NAME on a file wins)")
+    dif.error = _usage_error(dif)  # type: ignore[method-assign]
     rep = sub.add_parser("report", help="run every implementation and write report/")
     rep.add_argument("--out", default="report", help="output folder (default: report)")
     rep.add_argument("--impl", action="append", default=None,
-                     help="implementation to run (repeatable; default: reference, node, workerd)")
+                     help="implementation to run (repeatable; default: reference, node, workerd "
+                          "and workerd@VERSION for each older workerd release pinned in "
+                          "adapters/workerd/releases)")
     rep.add_argument("pytest_args", nargs="*", help="extra arguments for each pytest run")
     mut = sub.add_parser("mutants", help="the mutation gate: every case against every "
                          "mutant of the reference, and the kill matrix")
@@ -83,14 +105,23 @@ def main(argv: list[str] | None = None) -> int:
 
         for column in write([Path(p) for p in args.results], Path(args.out)):
             print(column.summary())
+            if not column.unavailable:
+                print(f"  conformance {column.headline(named=False)}")
         return 0
+
+    if args.command == "diff":
+        from sockets_conformance.reports.diff import main as diff_main
+
+        return diff_main(args.old, args.new, args.implementation,
+                         err=lambda line: print(line, file=sys.stderr))
 
     if args.command == "report":
         from pathlib import Path
 
+        from sockets_conformance.reports.build import IMPLEMENTATIONS
         from sockets_conformance.reports.build import main as report_main
 
-        names = args.impl or ["reference", "node", "workerd"]
+        names = args.impl or list(IMPLEMENTATIONS)
         return report_main(names, Path(args.out), args.pytest_args)
 
     if args.command == "check":

@@ -16,7 +16,7 @@ import sys
 
 from sockets_conformance.paths import CASES
 
-COMMANDS = ("check", "coverage", "matrix", "report", "mutants", "bench")
+COMMANDS = ("check", "coverage", "matrix", "diff", "report", "mutants", "bench")
 
 
 def pytest_arguments(argv: list[str]) -> list[str]:

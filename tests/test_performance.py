@@ -183,6 +183,7 @@ def test_bench_transfers_and_raw_baseline() -> None:
                           transfers=[ours], raw=raw,
                           suite=[bench.SuiteRun("reference", "-n auto", 4.0, "142 passed"),
                                  bench.SuiteRun("workerd", "-n auto", 9.0, "142 passed"),
+                                 bench.SuiteRun("node", "-n auto", 7.0, "142 passed"),
                                  bench.SuiteRun("reference", "-n auto --repeat 10", 31.0,
                                                 "1420 passed")],
                           collect_seconds={"reference -n auto": 1.0})
@@ -192,6 +193,7 @@ def test_bench_transfers_and_raw_baseline() -> None:
                 for target, _, met in bench.targets(report)}
     assert verdicts["referencesuite"] is True
     assert verdicts["workerd≤"] is False            # 9 s is 2.25× 4 s
+    assert verdicts["node≤"] is True                # 7 s is 1.75×: every implementation
     assert verdicts["timelinear"] is True           # (31-1)/10 = 3.0 s a round, 1× 3.0 s
 
 

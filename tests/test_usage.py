@@ -157,12 +157,14 @@ def test_configuration_error_is_said_once(tmp_path: Path, workers: list[str], ar
     assert "Traceback" not in text and "created:" not in text, text
 
 
-def test_update_expectations_creates_a_missing_file(tmp_path: Path) -> None:
+def test_update_expectations_creates_a_missing_file(tmp_path: Path, pytester: pytest.Pytester,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A missing --expectations file is a usage error, except when the run is to write it."""
     write_case(tmp_path / "cases" / "t", "fails", want="pang")
     new = tmp_path / "new" / "expectations.yaml"
-    done = pytest_run("--adapter", scripted_adapter(tmp_path), "--expectations", str(new),
-                      "--update-expectations", str(tmp_path / "cases"))
+    done = inprocess_run(pytester, monkeypatch, "--adapter", scripted_adapter(tmp_path),
+                         "--expectations", str(new), "--update-expectations",
+                         str(tmp_path / "cases"))
     assert done.returncode == 1, output(done)
     assert "t/fails:" in new.read_text()
 
@@ -223,21 +225,24 @@ def test_broken_workerd_is_told_at_the_handshake(monkeypatch: pytest.MonkeyPatch
     assert "cannot run" in (asyncio.run(launch.binary_problem()) or "")
 
 
-def test_no_check_when_no_case_can_run(tmp_path: Path) -> None:
+def test_no_check_when_no_case_can_run(tmp_path: Path, pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """--collect-only, --help and a run of no case file start no driver: a broken one is
     not the user's problem there."""
     write_echo(tmp_path / "cases" / "t", "a")
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "test_x.py").write_text("def test_x():\n    pass\n")
     bad = "driver:/no/such/prog"
-    collected = pytest_run("--co", "-q", "--adapter", bad, str(tmp_path / "cases"))
+    collected = inprocess_run(pytester, monkeypatch, "--co", "-q", "--adapter", bad,
+                              str(tmp_path / "cases"))
     assert collected.returncode == 0, output(collected)
-    plain = pytest_run("-q", "--adapter", bad, str(tmp_path / "plain"))
+    plain = inprocess_run(pytester, monkeypatch, "-q", "--adapter", bad, str(tmp_path / "plain"))
     assert plain.returncode == 0 and "1 passed" in plain.stdout, output(plain)
 
 
-def test_help_lists_every_adapter() -> None:
-    done = pytest_run("--help", "--adapter", "nod")
+def test_help_lists_every_adapter(pytester: pytest.Pytester,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    done = inprocess_run(pytester, monkeypatch, "--help", "--adapter", "nod")
     assert done.returncode == 0, output(done)
     text = re.sub(r"\s+", " ", done.stdout)
     adapter_help = text[text.index("--adapter=ADAPTER"):text.index("--node-module")]
@@ -357,16 +362,18 @@ def test_summary_lines_without_surprises() -> None:
 
 
 # --- selection by area and level ------------------------------------------------------------
-def collected(*args: str) -> tuple[list[str], str]:
-    """The case ids `pytest --co` selects, and its last line."""
-    done = pytest_run("--co", "-q", *args)
+def collected(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+              *args: str) -> tuple[list[str], str]:
+    """The case ids `pytest --co` selects (from the checkout), and its last line."""
+    done = inprocess_run(pytester, monkeypatch, "--co", "-q", *args)
     assert done.returncode == 0, output(done)
     ids = [line.split("::")[-1] for line in done.stdout.splitlines() if "::" in line]
     return ids, done.stdout.strip().splitlines()[-1]
 
 
-def test_area_selects_the_cases_of_areas() -> None:
-    ids, last = collected("--area", "half-open", "--area", "close")
+def test_area_selects_the_cases_of_areas(pytester: pytest.Pytester,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    ids, last = collected(pytester, monkeypatch, "--area", "half-open", "--area", "close")
     wanted = [p.relative_to(CASES).with_suffix("").as_posix()
               for area in ("half-open", "close") for p in (CASES / area).glob("*.yaml")]
     assert sorted(ids) == sorted(wanted)
@@ -375,11 +382,12 @@ def test_area_selects_the_cases_of_areas() -> None:
                            f"deselected)"), last
 
 
-def test_level_selects_cases_citing_that_level() -> None:
+def test_level_selects_cases_citing_that_level(pytester: pytest.Pytester,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """--level may --level SHOULD: the cases citing at least one MAY or SHOULD requirement
     (levels are matched whatever their case)."""
     reqs = catalogue()
-    ids, _ = collected("--level", "may", "--level", "SHOULD")
+    ids, _ = collected(pytester, monkeypatch, "--level", "may", "--level", "SHOULD")
     wanted = {p.relative_to(CASES).with_suffix("").as_posix() for p in CASES.rglob("*.yaml")
               if any(reqs[r].level in ("SHOULD", "MAY") for r in load_case(p).requirements)}
     assert ids and set(ids) == wanted

@@ -38,6 +38,9 @@ class CaseResult:
     wire: dict[str, dict[str, bytes]] = field(default_factory=dict, repr=False)
     diagnostics: str = ""
     implementation: str = ""
+    # What went wrong in the end-of-case cleanup ("" when it was clean): reported beside the
+    # verdict, never part of it, since the cleanup is the harness's job and not a step.
+    cleanup: str = ""
 
     @property
     def failed_step(self) -> StepRecord | None:

@@ -61,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --adapter node: run the Node.js driver against this module "
                          "(a path or package name exporting connect) instead of "
                          "@arrowood.dev/socket")
+    group.addoption("--workerd-version", metavar="VERSION", default=None,
+                    help="with --adapter workerd: run this pinned workerd release (default: "
+                         "the current pin, adapters/workerd/package.json; older ones are "
+                         "adapters/workerd/releases/VERSION, each with its own expectations)")
     shipped = " and ".join(_with_expectations()) or "none"
     group.addoption("--expectations", metavar="PATH", default=None,
                     help=f"expected results (default: adapters/ADAPTER/expectations.yaml, "

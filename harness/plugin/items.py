@@ -119,7 +119,8 @@ class CaseItem(pytest.Item):
         self.result = result
         self._record(result, info)
         options = self._rerun_options(state)
-        allure_results.attach(self.case, result, info, state.spec, options)
+        allure_results.attach(self.case, result, info, state.spec, options,
+                              expected=self.expected, expectations=state.expectations_path)
         if result.status is Status.NOT_APPLICABLE:
             pytest.skip(f"NOT-APPLICABLE: {result.message}")
         passed = result.status is Status.PASS or (result.status is Status.NON_STRICT
@@ -143,16 +144,22 @@ class CaseItem(pytest.Item):
         self.user_properties += [
             (STATUS_KEY, result.status.value),
             ("conformance_message", result.message),
+            ("conformance_cleanup", result.cleanup),
             ("conformance_path", self.case.path.relative_to(ROOT).as_posix()
              if self.case.path.is_relative_to(ROOT) else str(self.case.path)),
             ("conformance_requirements", list(self.case.requirements)),
             ("conformance_features", list(self.case.features)),
             ("conformance_seconds", result.seconds),
             ("conformance_impl", {"name": info.name, "version": info.version,
-                                  "language": info.language, "homepage": info.homepage}),
+                                  "language": info.language, "homepage": info.homepage,
+                                  **({"settings": info.settings} if info.settings else {})}),
         ]
         if self.expected is not None:
-            self.user_properties.append(("conformance_expected", self.expected.status.value))
+            self.user_properties += [
+                ("conformance_expected", self.expected.status.value),
+                ("conformance_expected_reason", self.expected.reason),
+                ("conformance_expected_link", self.expected.link),
+            ]
 
     def _run(self, state: State) -> tuple[CaseResult, ImplementationInfo]:
         from sockets_conformance.running.runner import run_case

@@ -61,13 +61,14 @@ class State:
         self._settings: Settings | None = None
         self.strict: bool = config.getoption("strict_conformance")
         self.node_module: str | None = config.getoption("node_module")
+        self.workerd_version: str | None = config.getoption("workerd_version")
         given = config.getoption("expectations")
         self.update_expectations: bool = config.getoption("update_expectations")
         if given and not Path(given).is_file() and not self.update_expectations:
             raise pytest.UsageError(f"--expectations {given}: no such file; name an existing "
                                     f"expectations file (--update-expectations creates one)")
         self.expectations_path = Path(given) if given else \
-            exp.default_path(self.spec, self.node_module)
+            exp.default_path(self.spec, self.node_module, self.workerd_version)
         if self.update_expectations and self.expectations_path is None:
             raise pytest.UsageError(f"--update-expectations: --adapter {self.spec} has no "
                                     f"expectations file of its own; name one with "
@@ -97,6 +98,8 @@ class State:
         options = [] if self.spec == "reference" else ["--adapter", self.spec]
         if self.node_module is not None:
             options += ["--node-module", self.node_module]
+        if self.workerd_version is not None:
+            options += ["--workerd-version", self.workerd_version]
         if get("expectations"):
             options += ["--expectations", get("expectations")]
         if self.strict:
@@ -105,19 +108,28 @@ class State:
             options += ["--timeout-multiplier", f"{get('timeout_multiplier'):g}"]
         return options
 
+    @property
+    def given(self) -> str:
+        """The options that chose the implementation, as typed."""
+        return " ".join([f"--adapter {shown(self.spec)}",
+                         *([f"--node-module {self.node_module}"] if self.node_module else []),
+                         *([f"--workerd-version {self.workerd_version}"]
+                           if self.workerd_version else [])])
+
     def preflight(self, *, distributed: bool, may_run: bool) -> None:
         """Find a configuration error once, before any case runs: resolve the adapter and,
         for one that runs in a process (a driver), start it (the handshake) and stop it.
         Serially, the started adapter is kept for the cases; under xdist each worker starts
         its own, so the controller's is stopped again. Raises pytest.UsageError."""
         try:
-            check_spec(self.spec, self.node_module)
+            check_spec(self.spec, self.node_module, self.workerd_version)
         except UnknownAdapter as exc:
             raise pytest.UsageError(str(exc)) from None
         if self.spec == "reference" or not may_run:
             return  # the reference always resolves; importing it costs the controller time
         try:
-            adapter = resolve(self.spec, node_module=self.node_module)
+            adapter = resolve(self.spec, node_module=self.node_module,
+                              workerd_version=self.workerd_version)
         except UnknownAdapter as exc:
             raise pytest.UsageError(str(exc)) from None
         if not _is_process(adapter):
@@ -128,7 +140,7 @@ class State:
             self.run(adapter.start())
         except AdapterError as exc:
             self.run(adapter.stop())
-            raise pytest.UsageError(_start_failure(self.spec, self.node_module, exc)) from None
+            raise pytest.UsageError(_start_failure(self.given, exc)) from None
         if distributed:
             self.run(adapter.stop())
         else:
@@ -141,7 +153,8 @@ class State:
             raise self._start_error
         if self._adapter is None:
             try:
-                adapter = self._resolved or resolve(self.spec, node_module=self.node_module)
+                adapter = self._resolved or resolve(self.spec, node_module=self.node_module,
+                                                    workerd_version=self.workerd_version)
             except UnknownAdapter as exc:  # the preflight was skipped or things changed
                 self._start_error = AdapterError(str(exc))
                 raise self._start_error from None
@@ -183,10 +196,9 @@ def _is_process(adapter: Adapter) -> bool:
     return driver is not None and isinstance(adapter, driver.DriverAdapter)
 
 
-def _start_failure(spec: str, node_module: str | None, exc: AdapterError) -> str:
+def _start_failure(given: str, exc: AdapterError) -> str:
     """At most START_ERROR_LINES lines: what failed, then what the driver said about it."""
     lines = str(exc).splitlines() or ["no reason given"]
-    given = f"--adapter {shown(spec)}" + (f" --node-module {node_module}" if node_module else "")
     head = f"{given}: the implementation did not start, so no case ran: {lines[0]}"
     extra = lines[1:] + [f"  stderr: {line[:300]}" for line in _telling(exc.stderr)]
     return "\n".join([head, *extra[:START_ERROR_LINES - 1]])

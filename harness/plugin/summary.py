@@ -1,7 +1,8 @@
-"""The end of a run: --repeat's verdict, the expectations file and its notes, the summary.
+"""The end of a run: --repeat's verdict, the expectations file and its notes, the summary
+with the run's conformance score.
 
-All of it is told from what the reporting process recorded (record.py), so it says the
-same under xdist as in a lone pytest.
+All of it is told from what the reporting process recorded (record.py, and pytest's own
+stats of the reports for the score), so it says the same under xdist as in a lone pytest.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from sockets_conformance.model.results import Status
+from sockets_conformance.plugin.items import CASE_KEY, STATUS_KEY
 from sockets_conformance.plugin.record import (
     EXPECTATION_NOTES,
     IMPLEMENTATION,
@@ -18,6 +20,7 @@ from sockets_conformance.plugin.record import (
     flaky,
 )
 from sockets_conformance.plugin.state import STATE, State
+from sockets_conformance.reports import scores
 from sockets_conformance.reports.failure import shown_path, summary_lines
 from sockets_conformance.running import expectations as exp
 
@@ -55,6 +58,27 @@ def finish_expectations(state: State, exitstatus: int) -> None:
         f"; {len(todo)} need review (reason: TODO): {', '.join(todo)}" if todo else ""))
 
 
+def score_line(stats: dict[str, list[Any]]) -> str:
+    """The run's conformance score (reports/scores.py), from the case records its reports
+    carry: pytest's own stats hold every report, under xdist too. A case run several times
+    (--repeat) counts once, as passed only if every repetition passed."""
+    records: dict[str, dict[str, Any]] = {}
+    for reports in stats.values():
+        for report in reports:
+            props = dict(getattr(report, "user_properties", ()))
+            if getattr(report, "when", None) != "call" or STATUS_KEY not in props:
+                continue
+            record = {"status": props[STATUS_KEY],
+                      "message": props.get("conformance_message", ""),
+                      "requirements": props.get("conformance_requirements", [])}
+            case = str(props.get(CASE_KEY, report.nodeid))
+            if case not in records or scores.passed(records[case]) is not False:
+                records[case] = record
+    score = scores.score(records.values())
+    note = score.note()
+    return f"  conformance: {score.text()}" + (f"; {note}" if note else "")
+
+
 def write_summary(tr: Any, exitstatus: int, config: pytest.Config) -> None:
     """The expectations notes, the conformance section that reconciles with pytest's
     counts, and with --repeat the cases whose status changed."""
@@ -72,8 +96,10 @@ def write_summary(tr: Any, exitstatus: int, config: pytest.Config) -> None:
     implementation = " ".join(str(impl.get(k, "")) for k in ("name", "version")
                               if impl.get(k) not in (None, "", "?")).strip()
     tr.section("conformance")
-    for line in summary_lines(state.spec, SUMMARY, shown_path(path) if path else "",
-                              implementation if implementation != state.spec else ""):
+    lines = summary_lines(state.spec, SUMMARY, shown_path(path) if path else "",
+                          implementation if implementation != state.spec else "")
+    lines.insert(1, score_line(tr.stats))
+    for line in lines:
         tr.write_line(line)
     if config.getoption("repeat") > 1:
         changed = flaky()

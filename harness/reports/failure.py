@@ -52,6 +52,8 @@ def render(case: Case, result: CaseResult, adapter: str,
     lines.append(f"  implementation: {result.implementation}")
     if result.message:
         lines.append(f"  {result.message}")
+    if result.cleanup:
+        lines.append(f"  cleanup failed (the verdict stands): {result.cleanup}")
     lines.append(f"  timeline ({shown_path(case.path)}):")
     for rec in result.steps:
         mark = MARKS.get(rec.outcome, "✗")

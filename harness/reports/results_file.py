@@ -55,8 +55,11 @@ class ResultsWriter:
             "status": props["conformance_status"],
             "expected_status": props.get("conformance_expected") or "PASS",
             "expectation_reason": props.get("conformance_expected_reason", ""),
+            "expectation_link": props.get("conformance_expected_link", ""),
             "duration": round(duration, 4),
             "message": props.get("conformance_message", ""),
+            # The end-of-case cleanup's failure ("" when clean): beside the status, not in it.
+            "cleanup": props.get("conformance_cleanup", ""),
             "requirements": props.get("conformance_requirements", []),
             "features": props.get("conformance_features", []),
             "path": props.get("conformance_path", ""),

@@ -17,6 +17,8 @@ class ImplementationInfo:
     language: str
     homepage: str = ""
     features: frozenset[str] = field(default_factory=frozenset)
+    # Besides the version, what changes behaviour (workerd: compatibility_date).
+    settings: dict[str, str] = field(default_factory=dict, hash=False)
 
 
 @dataclass

@@ -153,7 +153,8 @@ class DriverAdapter:
         impl = reply["implementation"]
         self.info = ImplementationInfo(
             name=impl["name"], version=impl["version"], language=impl["language"],
-            homepage=impl.get("homepage", ""), features=frozenset(impl["features"]))
+            homepage=impl.get("homepage", ""), features=frozenset(impl["features"]),
+            settings=dict(impl.get("settings", {})))
         # Where the implementation is served, if anywhere: the runner's {self} (TCP loop).
         self.self_address: str | None = impl.get("self")
 
@@ -382,14 +383,25 @@ class DriverScope:
         return [str(v) for v in reply["violations"]]
 
     async def close(self) -> None:
+        """close_scope. A failure is raised for the cleanup report, after making sure the
+        next case starts clean: a driver that answered with `error` is still in step and is
+        kept; one that broke the protocol or did not answer is killed (the next case starts
+        a fresh one). The runner bounds this call; its cancellation poisons the driver too."""
         adapter = self.adapter
         if adapter._broken is not None or adapter._proc is None:
-            await adapter._kill()    # no point asking a broken driver; the next case restarts
+            # The case already reported the break or the timeout; the kill is the cleanup.
+            await adapter._kill()
             return
         try:
             await adapter._request({"cmd": "close_scope"}, adapter.control_timeout)
-        except (_Broken, TimeoutError, AdapterError):
+        except _Broken as exc:
             await adapter._kill()
+            raise exc.error from None
+        except TimeoutError:
+            await adapter._kill()
+            raise AdapterError(f"driver did not answer close_scope within "
+                               f"{adapter.control_timeout:.2f} s", adapter.diagnostics()) \
+                from None
 
     async def _op(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
         try:

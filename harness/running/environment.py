@@ -1,7 +1,10 @@
 """A case's environment: its peers, its closed port and its scope, and the templates that name them.
 
 Set up before the first step and torn down after the last, whatever happened in between, so
-no peer or port outlives its case. Templates ({peer.host}, {closed_port}, {self},
+no peer or port outlives its case. The teardown is the end-of-case cleanup: cases do not close
+their sockets unless that is what they test, so closing the scope is what closes them. Each
+part of it is bounded, and what went wrong is returned to be reported beside the verdict,
+never in it. Templates ({peer.host}, {closed_port}, {self},
 {cloudflare.v4} ...) are filled here because only the environment knows where its fixtures
 ended up listening.
 """
@@ -9,8 +12,8 @@ ended up listening.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
+from collections.abc import Awaitable
 from types import TracebackType
 from typing import Any
 
@@ -47,6 +50,7 @@ class CaseEnvironment:
         self.closed_port: ClosedPort | None = None
         self.scope: Scope | None = None
         self.context: CaseContext | None = None
+        self.refused: list[str] = []   # the guard's refusals reported so far, each once
 
     async def __aenter__(self) -> CaseEnvironment:
         try:
@@ -80,19 +84,31 @@ class CaseEnvironment:
                                    self_address=self.self_address)
         self.scope = await self.adapter.open_scope(self.context)
 
-    async def teardown(self) -> None:
+    async def teardown(self) -> list[str]:
+        """Close the scope (the implementation drops every connection of the case), stop
+        the peers and free the closed port: each part bounded by one step timeout and run
+        whatever the others did, so the next case starts clean. Returns what went wrong, one
+        sentence each ([] when clean)."""
+        problems: list[str] = []
+        bound = self.settings.timeout(None)
         if self.scope is not None:
-            with contextlib.suppress(TimeoutError, AdapterError):
-                await asyncio.wait_for(self.scope.close(), self.settings.timeout(None))
-        for peer in self.peers.values():
-            await peer.stop()
+            scope, self.scope = self.scope, None
+            problems += await _bounded(scope.close(), bound, "closing the scope")
+        for name, peer in self.peers.items():
+            problems += await _bounded(peer.stop(), bound, f"stopping peer {name!r}")
         if self.closed_port is not None:
-            self.closed_port.close()
+            try:
+                self.closed_port.close()
+            except OSError as exc:
+                problems.append(f"releasing the closed port: {exc}")
+        return problems
 
     async def violations(self) -> list[str]:
-        """The destinations the scope's guard refused, for the verdict."""
+        """The destinations the scope's guard refused, for the verdict: every one reported
+        so far, each once, whether the scope answers with all of them or only the new ones."""
         assert self.scope is not None
-        return await self.scope.violations()
+        self.refused = list(dict.fromkeys([*self.refused, *await self.scope.violations()]))
+        return self.refused
 
     def wire(self) -> dict[str, dict[str, Any]]:
         """What each peer received and sent, for the result (reports show the bytes)."""
@@ -143,3 +159,28 @@ class CaseEnvironment:
             # chosen by the case id: stable per case, spread over the ranges across cases.
             return cloudflare().pick(4 if attr == "v4" else 6, self.case.id)
         raise CaseInvalid(f"unknown template {{{name}}}")
+
+
+async def _bounded(work: Awaitable[None], bound: float, what: str) -> list[str]:
+    """`work` given at most `bound` seconds; what went wrong, as a sentence. Not wait_for:
+    it waits for a cancelled task to finish, and a close that ignores cancellation would
+    then hold the run for ever. Here the task is cancelled and left behind."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=bound)
+    finally:
+        if not task.done():
+            task.cancel()
+            # Whatever it ends with later is no one's business any more: no warning for it.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    if not done:
+        return [f"{what} did not finish within {bound:.2f} s"]
+    if task.cancelled():
+        return [f"{what} was cancelled"]
+    exc = task.exception()
+    if exc is None:
+        return []
+    if isinstance(exc, AdapterError):
+        return [f"{what} failed: {exc}"]
+    # An adapter or harness bug in the cleanup: reported, and the next case still runs.
+    return [f"{what} failed: {type(exc).__name__}: {exc}"]

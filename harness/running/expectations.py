@@ -64,9 +64,14 @@ class Expectation:
         return out
 
 
-def default_path(adapter_spec: str, node_module: str | None = None) -> Path | None:
+def default_path(adapter_spec: str, node_module: str | None = None,
+                 workerd_version: str | None = None) -> Path | None:
     """The expectations an adapter ships. None for adapters that are not a folder here
-    (driver:, python:) and for --node-module, whose module is not @arrowood.dev/socket."""
+    (driver:, python:) and for --node-module, whose module is not @arrowood.dev/socket.
+    An older workerd release (--workerd-version) has its own, in its release folder."""
+    release = ADAPTERS / "workerd" / "releases" / (workerd_version or "")
+    if adapter_spec == "workerd" and workerd_version and release.is_dir():
+        return release / FILE_NAME
     if adapter_spec == "node" and node_module is None:
         return ADAPTERS / "node" / FILE_NAME
     if adapter_spec in ("reference", "workerd"):

@@ -12,8 +12,10 @@ the steps.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
+from collections.abc import Awaitable
 from typing import Any
 
 from sockets_conformance.model.case import Case, Step
@@ -42,6 +44,11 @@ from sockets_conformance.servers.puppet import PeerFailure, PuppetPeer
 
 # Settings is re-exported: the plugin, the gates and the tests import it from here.
 __all__ = ["Runner", "Settings", "run_case"]
+
+
+class GuardRefused(Exception):
+    """A peer step stopped waiting: the guard already refused a destination, so the case
+    fails whatever the wire does next (verdict.py)."""
 
 
 class Runner(CaseSession):
@@ -79,7 +86,7 @@ class Runner(CaseSession):
             result.status, result.message = Status.ERROR, f"adapter error: {exc}"
             result.diagnostics = exc.stderr
         finally:
-            await self.env.teardown()
+            result.cleanup = "; ".join(await self.env.teardown())
             result.seconds = time.perf_counter() - started
             result.wire = self.env.wire()
             result.diagnostics = result.diagnostics or self.adapter.diagnostics()
@@ -107,6 +114,9 @@ class Runner(CaseSession):
                 status, record.expected, record.actual = Status.FAIL, exc.expected, exc.actual
             except PeerFailure as exc:
                 status, record.expected, record.actual = Status.FAIL, step.source, str(exc)
+            except GuardRefused:
+                status, record.expected = Status.FAIL, step.source
+                record.actual = "not waited for: the harness already blocked the implementation"
             except OpTimeout as exc:
                 status, record.expected, record.actual = Status.TIMEOUT, "an answer", str(exc)
             except CaseInvalid as exc:
@@ -364,19 +374,34 @@ class Runner(CaseSession):
         a, t = step.args, self.timeout(step.args)
         action = step.action
         if action == "accept":
-            await peer.accept(t)
+            await self._peer_wait(peer.accept(t))
         elif action == "send":
             peer.conn().send(to_bytes(self.env.render(a["data"])))
         elif action == "expect":
-            await peer.conn().expect(to_bytes(self.env.render(a["data"])), t)
+            await self._peer_wait(peer.conn().expect(to_bytes(self.env.render(a["data"])), t))
         elif action == "expect_eof":
-            await peer.conn().expect_eof(t)
+            await self._peer_wait(peer.conn().expect_eof(t))
         elif action in ("shutdown", "close", "reset", "pause_reading", "resume_reading"):
             getattr(peer.conn(), action)()
         elif action == "start_tls":
             peer.start_tls()
         else:
             raise CaseInvalid(f"peer action {action!r} is not supported yet")
+
+    async def _peer_wait(self, waiting: Awaitable[Any]) -> None:
+        """A peer step that waits for the implementation (a connection, bytes, a FIN). One
+        that outlasts the pending window asks the guard, once, whether it already refused a
+        destination: a refusal fails the case whatever comes next (a connection the guard
+        stopped never arrives), so the step ends then instead of waiting out its timeout."""
+        task = asyncio.ensure_future(waiting)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.settings.pending)
+            if not done and await self.env.violations():
+                raise GuardRefused
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
 
 
 def _chunk(data: bytes, kind: str | None) -> Any:

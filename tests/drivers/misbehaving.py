@@ -1,10 +1,11 @@
-"""A driver that breaks the protocol on purpose, for tests/test_driver.py.
+"""A driver that breaks the protocol on purpose, for tests/test_driver.py and test_cleanup.py.
 
     python tests/drivers/misbehaving.py MODE
 
 It is the reference stdio driver (adapters/reference/stdio_driver.py), correct in every
 case except those whose id ends with "/misbehave": there, the `connect` call goes wrong the
-way MODE says. So one run shows both the ERROR (or TIMEOUT) and that the next case passes.
+way MODE says (the close-* modes: the close_scope that ends the case). So one run shows
+both the ERROR (or TIMEOUT, or the failed cleanup) and that the next case passes.
 
 If $DRIVER_PID_DIR is set, each process writes an empty file named by its pid there, so a
 test can check afterwards that none is left running.
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sockets_conformance.adapters.reference.stdio_driver import StdioDriver
 
 MODES = ("bad-schema", "wrong-id", "unsolicited", "not-json", "crash", "hang", "hang-await",
-         "error-reply", "wrong-version", "stubborn")
+         "error-reply", "wrong-version", "stubborn", "close-error", "close-hang")
 
 
 class Misbehaving(StdioDriver):
@@ -77,6 +78,14 @@ class Misbehaving(StdioDriver):
         if mode == "hang-await" and cmd == "await" and self.case.endswith("/misbehave"):
             self._mark("hanging")
             await asyncio.Event().wait()   # ignores the timeout it was given
+        # The end-of-case cleanup: close_scope fails after the case's steps all passed.
+        if cmd == "close_scope" and self.case.endswith("/misbehave"):
+            if mode == "close-error":
+                await self._close_scope()
+                return {"id": rid, "error": {"message": "cleanup: s.close() threw Error: stuck"}}
+            if mode == "close-hang":
+                self._mark("hanging")
+                await asyncio.Event().wait()
         if targeted and mode == "unsolicited":
             # Speaks unasked just after this reply has gone out.
             asyncio.get_running_loop().call_soon(self._out, json.dumps({"id": 4242, "ok": True}))
