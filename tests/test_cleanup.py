@@ -301,3 +301,20 @@ def test_node_driver_cleanup_closes_every_socket_of_the_case(tmp_path: Path) -> 
     assert result.status is Status.PASS, result.message
     assert result.cleanup == ""
     assert left == 0
+
+
+def test_terminal_summary_lists_failed_cleanups_whatever_the_verdict() -> None:
+    """A passing case's failed cleanup is told at the end of the run, beside its PASS."""
+    from types import SimpleNamespace
+
+    from sockets_conformance.plugin.summary import cleanup_lines
+
+    def report(case: str, cleanup: str) -> SimpleNamespace:
+        return SimpleNamespace(when="call", nodeid=f"{case}.yaml::{case}", user_properties=[
+            ("conformance_case", case), ("conformance_status", "PASS"),
+            ("conformance_cleanup", cleanup)])
+
+    stats = {"passed": [report("t/clean", ""), report("t/stuck", "t.close() did not settle")]}
+    assert cleanup_lines(stats) == ["  1 cleanup(s) failed (the verdicts stand):",
+                                    "    t/stuck: t.close() did not settle"]
+    assert cleanup_lines({"passed": [report("t/clean", "")]}) == []

@@ -79,6 +79,22 @@ def score_line(stats: dict[str, list[Any]]) -> str:
     return f"  conformance: {score.text()}" + (f"; {note}" if note else "")
 
 
+def cleanup_lines(stats: dict[str, list[Any]]) -> list[str]:
+    """The cases whose end-of-case cleanup failed, whatever their verdict: a failed cleanup
+    is told beside the verdict and never changes it, so a passing case shows it only here
+    (and in the results file)."""
+    failed: dict[str, str] = {}
+    for reports in stats.values():
+        for report in reports:
+            props = dict(getattr(report, "user_properties", ()))
+            if getattr(report, "when", None) == "call" and props.get("conformance_cleanup"):
+                failed[str(props.get(CASE_KEY, report.nodeid))] = props["conformance_cleanup"]
+    if not failed:
+        return []
+    return [f"  {len(failed)} cleanup(s) failed (the verdicts stand):"] + [
+        f"    {case}: {why}" for case, why in sorted(failed.items())]
+
+
 def write_summary(tr: Any, exitstatus: int, config: pytest.Config) -> None:
     """The expectations notes, the conformance section that reconciles with pytest's
     counts, and with --repeat the cases whose status changed."""
@@ -99,6 +115,7 @@ def write_summary(tr: Any, exitstatus: int, config: pytest.Config) -> None:
     lines = summary_lines(state.spec, SUMMARY, shown_path(path) if path else "",
                           implementation if implementation != state.spec else "")
     lines.insert(1, score_line(tr.stats))
+    lines += cleanup_lines(tr.stats)
     for line in lines:
         tr.write_line(line)
     if config.getoption("repeat") > 1:
