@@ -163,3 +163,14 @@ def test_the_commands(tmp_path: Path) -> None:
     assert wrong.returncode == USAGE_ERROR
     assert wrong.stderr == ("python -m sockets_conformance diff: the following arguments are "
                             "required: NEW\n")
+
+
+def test_matrix_says_a_malformed_file_in_one_line(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`matrix` reads its files with the same checking reader as `diff`: no traceback."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "header", "implementation": {"name": "node"}}\nnot json\n')
+    assert main(["matrix", str(bad), "--out", str(tmp_path / "out")]) == USAGE_ERROR
+    assert capsys.readouterr().err == (f"matrix: {bad}:2: not a JSON line (Expecting value, "
+                                       f"column 1)\n")
+    assert not (tmp_path / "out").exists()
