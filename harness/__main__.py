@@ -101,16 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "matrix":
         from pathlib import Path
 
-        from sockets_conformance.reports.diff import DiffError, read_runs
         from sockets_conformance.reports.matrix import write
+        from sockets_conformance.reports.results_file import ResultsFileError
 
-        try:   # the checking reader: a malformed file is one line naming file and line
-            for path in args.results:
-                read_runs(Path(path))
-        except DiffError as exc:
+        try:
+            columns = write([Path(p) for p in args.results], Path(args.out))
+        except ResultsFileError as exc:   # one line naming file and line
             print(f"matrix: {exc}", file=sys.stderr)
             return 4
-        for column in write([Path(p) for p in args.results], Path(args.out)):
+        for column in columns:
             print(column.summary())
             if not column.unavailable:
                 print(f"  conformance {column.headline(named=False)}")

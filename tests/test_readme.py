@@ -27,6 +27,8 @@ from sockets_conformance.model.requirements import catalogue
 from sockets_conformance.paths import CASES, ROOT
 from sockets_conformance.running import expectations
 
+from tests.test_usage import inprocess_run
+
 DOCS = {name: (ROOT / name).read_text(encoding="utf-8")
         for name in ("README.md", "spec/adapter-protocol.md")}
 README = DOCS["README.md"]
@@ -181,12 +183,11 @@ def _run_all(anywhere: Path, pytester: pytest.Pytester,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for name in [k for k in os.environ if k.startswith(("PYTEST_", "SOCKETS_CONFORMANCE_"))]:
         monkeypatch.delenv(name)
-    monkeypatch.chdir(ROOT)
     done = {}
     for command in COMMANDS:
-        result = pytester.runpytest_inprocess(*command.split(), *quiet)
-        done[command] = subprocess.CompletedProcess(command, int(result.ret),
-                                                    "\n".join(result.outlines + result.errlines))
+        result = inprocess_run(pytester, monkeypatch, *command.split())
+        done[command] = subprocess.CompletedProcess(command, result.returncode,
+                                                    result.stdout + "\n" + result.stderr)
     if started is not None:
         out, _ = started.communicate(timeout=120)
         done[TOOL] = subprocess.CompletedProcess(started.args, started.returncode, out)

@@ -181,10 +181,10 @@ export class Driver {
     const settling = [];
     for (const [name, socket] of scope.sockets) {
       try {
-        const closing = Promise.resolve(socket.close());
-        settling.push({ name, done: false });
-        const entry = settling.at(-1);
-        entry.settled = closing.then(() => { entry.done = true; }, () => { entry.done = true; });
+        const entry = { name, done: false };
+        const finish = () => { entry.done = true; };
+        entry.settled = Promise.resolve(socket.close()).then(finish, finish);
+        settling.push(entry);
       } catch (error) {
         const { name: kind, message } = errorInfo(error);
         problems.push(`${name}.close() threw ${kind}${message ? `: ${message}` : ''}`);

@@ -18,11 +18,12 @@ without reading two reports side by side.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sockets_conformance.reports import results_file
 
 REGRESSED, UNCHANGED, USAGE_ERROR = 1, 0, 4
 # Lower is better; NOT-APPLICABLE is off the scale (the feature is not claimed).
@@ -65,45 +66,20 @@ class Run:
 
 
 def read_runs(path: Path) -> list[Run]:
-    """Every run in a results file, checked line by line: a malformed line is a DiffError
-    naming the file and the line, not a traceback."""
+    """Every run in a results file (results_file's checking reader), as Runs."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DiffError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DiffError(f"{path}: cannot read it: {exc}") from None
-    runs: list[Run] = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DiffError(f"{where}: not a JSON line ({exc.msg}, column {exc.colno})") from None
-        kind = record.get("type") if isinstance(record, dict) else None
-        if kind == "header":
-            impl = record.get("implementation") or {}
-            if not isinstance(impl, dict):
-                raise DiffError(f"{where}: the header's implementation is not an object")
-            name = str(impl.get("name") or path.stem)
-            adapter = str(record.get("adapter") or "")
-            runs.append(Run(path, name, str(impl.get("version") or ""),
-                            str(record.get("unavailable", "")),
-                            adapter if adapter != name else ""))
-        elif kind == "case":
-            missing = [k for k in ("case", "status") if not isinstance(record.get(k), str)]
-            if missing:
-                raise DiffError(f"{where}: a case record without {' or '.join(missing)}")
-            if not runs:
-                raise DiffError(f"{where}: a case record before any header")
-            runs[-1].cases[record["case"]] = record
-        else:
-            raise DiffError(f"{where}: not a results record (no \"type\": header or case)")
-    if not runs:
-        raise DiffError(f"{path}: holds no run (is it a results file?)")
-    return runs
+        runs = results_file.read_runs(path)
+    except results_file.ResultsFileError as exc:
+        raise DiffError(str(exc)) from None
+    found = []
+    for header, cases in runs:
+        impl = header.get("implementation") or {}
+        name = str(impl.get("name") or path.stem)
+        adapter = str(header.get("adapter") or "")
+        found.append(Run(path, name, str(impl.get("version") or ""),
+                         str(header.get("unavailable", "")), adapter if adapter != name else "",
+                         {record["case"]: record for record in cases}))
+    return found
 
 
 def split_spec(spec: str) -> tuple[Path, str]:

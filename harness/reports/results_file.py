@@ -89,18 +89,48 @@ def read(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return header, cases
 
 
-def read_runs(path: Path) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Every run in a results file: a merged report/results.jsonl holds one header per
-    implementation, each followed by that run's case records."""
-    runs: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+class ResultsFileError(Exception):
+    """A results file that cannot be read: str() is one line naming the file (and line)."""
+
+
+Runs = list[tuple[dict[str, Any], list[dict[str, Any]]]]
+
+
+def read_runs(path: Path) -> Runs:
+    """Every run in a results file, checked line by line: a merged report/results.jsonl holds
+    one header per implementation, each followed by that run's case records. A malformed line
+    is a ResultsFileError naming the file and the line, not a traceback."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsFileError(f"{path}: cannot read it: {exc}") from None
+    runs: Runs = []
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        record = json.loads(line)
-        if record.get("type") == "header":
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ResultsFileError(f"{where}: not a JSON line ({exc.msg}, column {exc.colno})"
+                                   ) from None
+        kind = record.get("type") if isinstance(record, dict) else None
+        if kind == "header":
+            if not isinstance(record.get("implementation") or {}, dict):
+                raise ResultsFileError(f"{where}: the header's implementation is not an object")
             runs.append((record, []))
-        elif record.get("type") == "case":
+        elif kind == "case":
+            missing = [k for k in ("case", "status") if not isinstance(record.get(k), str)]
+            if missing:
+                raise ResultsFileError(f"{where}: a case record without {' or '.join(missing)}")
             if not runs:
-                runs.append(({}, []))
+                raise ResultsFileError(f"{where}: a case record before any header")
             runs[-1][1].append(record)
+        else:
+            raise ResultsFileError(f"{where}: not a results record (no \"type\": header or "
+                                   f"case)")
+    if not runs:
+        raise ResultsFileError(f"{path}: holds no run (is it a results file?)")
     return runs
