@@ -124,4 +124,7 @@ def _workerd(version: str | None) -> Adapter:
     command = [sys.executable, "-m", "sockets_conformance.adapters.workerd.launch"]
     if version is not None:
         command += ["--workerd-version", version]
-    return DriverAdapter(command, label=f"workerd {version}" if version else "workerd", cwd=ROOT)
+    # One case at a time per pytest process: each driver carries a workerd process, and
+    # the run is bound by CPU, not by waiting.
+    return DriverAdapter(command, label=f"workerd {version}" if version else "workerd",
+                         cwd=ROOT, cases_at_once=1)

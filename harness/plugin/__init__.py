@@ -32,7 +32,7 @@ from sockets_conformance.plugin.interrupt import (
     restore_spawn_sigint,
     uninstall_interrupt_handler,
 )
-from sockets_conformance.plugin.items import collect_file, point_at_case
+from sockets_conformance.plugin.items import CaseItem, collect_file, point_at_case
 from sockets_conformance.plugin.record import CONFIG, WRITER, clear, record
 from sockets_conformance.plugin.selection import check_selection, deselect
 from sockets_conformance.plugin.state import STATE, State, distributed, is_worker, runs_no_case
@@ -74,6 +74,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "reason TODO)")
     group.addoption("--timeout-multiplier", type=float, default=1.0,
                     help="scale every per-step timeout (default 2 s) by this factor")
+    group.addoption("--cases-at-once", type=int, default=None, metavar="N",
+                    help="cases each pytest process runs at once against an implementation "
+                         "in another process, each on a driver process of its own (default: "
+                         "4; workerd 1, as each driver carries a workerd; the in-process "
+                         "reference always 1)")
     group.addoption("--strict-conformance", action="store_true",
                     help="treat NON-STRICT results (message differs, SHOULD broken) as failures")
     group.addoption("--area", action="append", default=[], metavar="AREA",
@@ -121,6 +126,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     writer = config.stash.get(WRITER, None)
     if writer is not None:
         writer.close()
+    clear()  # a pytest that ran this one in-process must not sum up its cases as its own
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Deal every case out at the start when the workers run cases ahead (plugin/ahead.py);
+    otherwise xdist's own scheduling."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.ahead_width <= 1 or config.getoption("dist") != "load":
+        return None
+    from sockets_conformance.plugin.ahead import dealt_scheduler
+
+    return dealt_scheduler(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if isinstance(item, CaseItem):
+        item.nextitem = nextitem  # the next case may already run (plugin/ahead.py)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

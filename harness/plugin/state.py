@@ -23,6 +23,7 @@ from sockets_conformance.running.adapter import Adapter, AdapterError
 if TYPE_CHECKING:
     import asyncio
 
+    from sockets_conformance.plugin.ahead import Ahead
     from sockets_conformance.running.runner import Settings
 
 START_ERROR_LINES = 3    # a start failure's message; pytest adds "ERROR: " and a blank line
@@ -81,6 +82,12 @@ class State:
         self._resolved: Adapter | None = None   # resolved by the preflight, not started
         self._adapter: Adapter | None = None
         self._start_error: AdapterError | None = None
+        self.cases_at_once: int | None = config.getoption("cases_at_once")
+        if self.cases_at_once is not None and self.cases_at_once < 1:
+            raise pytest.UsageError(f"--cases-at-once {self.cases_at_once}: give 1 or more")
+        self._ahead: Ahead | None = None
+        # Cases at once per process, as the preflight found the adapter (1: one by one).
+        self.ahead_width = 1
 
     @property
     def settings(self) -> Settings:
@@ -136,6 +143,7 @@ class State:
             if not distributed:
                 self._resolved = adapter
             return
+        self.ahead_width = self.cases_at_once or getattr(adapter, "cases_at_once", 1)
         try:
             self.run(adapter.start())
         except AdapterError as exc:
@@ -167,6 +175,31 @@ class State:
             self._adapter = adapter
         return self._adapter
 
+    def ahead(self) -> Ahead | None:
+        """Cases running ahead on more drivers (plugin/ahead.py), or None: an in-process
+        adapter, one case at a time (--cases-at-once 1, or the adapter's own default), or
+        an adapter that did not start (every case then reports that, one by one)."""
+        if self._ahead is not None:
+            return self._ahead
+        try:
+            adapter = self.adapter()
+        except AdapterError:
+            return None
+        width = self.cases_at_once or getattr(adapter, "cases_at_once", 1)
+        if not _is_process(adapter) or width <= 1:
+            return None
+        from sockets_conformance.plugin.ahead import Ahead
+
+        def make() -> Adapter:
+            return resolve(self.spec, node_module=self.node_module,
+                           workerd_version=self.workerd_version)
+
+        self.run(_noop())  # the loop exists before a task is made on it
+        assert self._runner is not None
+        self._ahead = Ahead(self._runner.get_loop(), adapter, make, width, self.settings,
+                            self.spec)
+        return self._ahead
+
     def run(self, coro: Any) -> Any:
         import asyncio
 
@@ -180,6 +213,8 @@ class State:
             raise
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self.run(self._ahead.close())
         if self._adapter is not None:
             self.run(self._adapter.stop())
         if self._runner is not None:
@@ -187,6 +222,10 @@ class State:
 
 
 STATE = pytest.StashKey[State]()
+
+
+async def _noop() -> None:
+    return None
 
 
 def _is_process(adapter: Adapter) -> bool:

@@ -77,9 +77,12 @@ class DriverAdapter:
     def __init__(self, command: Sequence[str], *, label: str | None = None,
                  env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
                  start_timeout: float = START_TIMEOUT,
-                 control_timeout: float = CONTROL_TIMEOUT) -> None:
+                 control_timeout: float = CONTROL_TIMEOUT, cases_at_once: int = 4) -> None:
         if not command:
             raise ValueError("empty driver command")
+        # How many cases a pytest process runs at once by default, each on its own driver
+        # process like this one (harness/plugin/ahead.py); --cases-at-once overrides it.
+        self.cases_at_once = cases_at_once
         self.command = list(command)
         self.label = label or shlex.join(self.command)
         self.env = dict(env) if env is not None else None

@@ -9,7 +9,9 @@ Each adapter folder may carry `expectations.yaml`, keyed by case id:
 
 The plugin turns each entry into a strict xfail (WPT's and WebKit's model): the expected
 status is reported as xfailed with its reason, any other status fails, and a case that
-starts passing fails as XPASS(strict) so the file cannot drift from the truth. Update mode
+starts passing fails as XPASS(strict) so the file cannot drift from the truth. A NON-STRICT
+entry whose case saw only another error message is the exception: that result is a pass
+with or without the entry (plugin/items.py), and the entry says why the words differ. Update mode
 (`--update-expectations`) rewrites the file from a run: it keeps the reason of every entry
 whose status still holds and marks everything else "TODO", so that no generated line can be
 mistaken for a reviewed one.
