@@ -19,11 +19,12 @@ import errno
 import random
 import socket
 import ssl
-import struct
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from sockets_conformance.servers import certs
+from sockets_conformance.servers.buffer import ChunkBuffer
+from sockets_conformance.servers.network import Outbox, Split, WireLog
 from sockets_conformance.servers.tls import ServerTls, TlsState, looks_like_client_hello
 
 
@@ -35,76 +36,6 @@ class PeerTimeout(PeerFailure):
     pass
 
 
-class ChunkBuffer:
-    """Bytes that arrived and no `expect` consumed yet, kept as the chunks they came in.
-
-    A bytearray grown to the size of a 64 MiB transfer cost a copy of every byte and a
-    page fault for every page, a third of the time the transfer itself took; chunks are
-    only referenced (the `received` log holds the same objects), compared in place and
-    dropped when consumed."""
-
-    def __init__(self) -> None:
-        self._chunks: deque[bytes] = deque()
-        self._skip = 0          # bytes of the first chunk already consumed
-        self._length = 0
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __bool__(self) -> bool:
-        return self._length > 0
-
-    def __bytes__(self) -> bytes:
-        return self.peek(self._length)
-
-    def append(self, data: bytes) -> None:
-        if data:
-            self._chunks.append(data)
-            self._length += len(data)
-
-    def _views(self) -> Iterator[memoryview]:
-        for i, chunk in enumerate(self._chunks):
-            yield memoryview(chunk)[self._skip:] if i == 0 else memoryview(chunk)
-
-    def peek(self, n: int) -> bytes:
-        """The first `n` bytes (fewer if fewer arrived), left in place."""
-        parts, want = [], min(n, self._length)
-        for view in self._views():
-            if want <= 0:
-                break
-            parts.append(view[:want])
-            want -= len(parts[-1])
-        return b"".join(parts)
-
-    def startswith(self, data: bytes) -> bool:
-        if len(data) > self._length:
-            return False
-        at = 0
-        for view in self._views():
-            if at >= len(data):
-                break
-            piece = view[:len(data) - at]
-            # bytes.startswith with an offset and a buffer: a memcmp, no copy (comparing
-            # memoryviews with == goes byte by byte in Python's struct machinery).
-            if not data.startswith(piece, at):
-                return False
-            at += len(piece)
-        return True
-
-    def drop(self, n: int) -> None:
-        """Consume the first `n` bytes."""
-        n = min(n, self._length)
-        self._length -= n
-        while n > 0:
-            left = len(self._chunks[0]) - self._skip
-            if n < left:
-                self._skip += n
-                return
-            n -= left
-            self._chunks.popleft()
-            self._skip = 0
-
-
 class Connection(asyncio.Protocol):
     """One accepted connection: a byte log plus an unread buffer that expect() consumes.
 
@@ -112,8 +43,14 @@ class Connection(asyncio.Protocol):
     and only the application bytes reach `unread` and `received`.
     """
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls_context: ssl.SSLContext | None = None,
+                 rng: random.Random | None = None) -> None:
         self.transport: asyncio.Transport | None = None
+        self.outbox: Outbox | None = None   # every write, FIN and RST (servers/network.py)
+        self.log = WireLog()
+        self._rng = rng                     # the seeded fragmentation, when it is on
+        self.pace = 0.0                     # a slow reader: pause this long after each read
+        self._held = False                  # reading paused by a pause_reading step
         self.unread = ChunkBuffer()
         # Logs as chunks, joined when read: a large transfer is copied once, not twice.
         self._received: list[bytes] = []
@@ -125,6 +62,8 @@ class Connection(asyncio.Protocol):
         self._tls_context = tls_context
         self._shut = False              # shutdown() ran: nothing more may be sent
         self._fin_pending = False       # FIN owed once a queued close_notify goes out
+        self._bare_fin = False          # ... or once the handshake is over, without one
+        self._split: Split | None = None  # how data queued behind the handshake leaves
         self._changed = asyncio.Event()
 
     @property
@@ -135,24 +74,33 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol -----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.outbox = Outbox(self.transport, self.log, self._rng)  # type: ignore[arg-type]
         if self._tls_context is not None:
             self.tls = ServerTls(self._tls_context)
 
     def data_received(self, data: bytes) -> None:
+        self.log.note_read(len(data))
+        if self.pace and self.transport is not None and not self._held:
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(self.pace, self._paced)
         if self.tls is None:
             self._deliver(data)
             return
         plain = self.tls.receive(data)
-        self._flush_tls()
-        if self._fin_pending and self.tls.close_notify_sent:
+        split = self._split if self.tls.state is TlsState.OPEN else None
+        if split is not None:
+            self._split = None
+        self._flush_tls(split)
+        if self._fin_pending and self.tls.state is TlsState.OPEN and (
+                self.tls.close_notify_sent or self._bare_fin):
             self._fin_pending = False
             self._write_eof()
         if plain:
             self._deliver(plain)
         if self.tls.close_notify_received:
             self.eof = True
-        if self.tls.state is TlsState.FAILED and self.transport is not None:
-            self.transport.close()  # after our alert (flushed above); nothing more can follow
+        if self.tls.state is TlsState.FAILED and self.outbox is not None:
+            self.outbox.close()  # after our alert (flushed above); nothing more can follow
         self._changed.set()
 
     def eof_received(self) -> bool:
@@ -185,11 +133,15 @@ class Connection(asyncio.Protocol):
         self._received.append(data)
         self._changed.set()
 
-    def _flush_tls(self) -> None:
+    def _paced(self) -> None:
+        if self.transport is not None and not self._held and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _flush_tls(self, split: Split | None = None) -> None:
         assert self.tls is not None
         out = self.tls.outgoing()
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(out)
+        if out and self.outbox is not None and not self.outbox.closing:
+            self.outbox.write(out, split)
 
     def _check_tls(self) -> None:
         if self.tls_failure is not None:
@@ -212,19 +164,38 @@ class Connection(asyncio.Protocol):
             raise PeerTimeout(f"{what}: nothing after {timeout:.2f} s; unread so far "
                               f"{_preview(bytes(self.unread))}{still}") from None
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, split: Split | None = None) -> None:
+        """Send now, or as `split` says (segments, pauses, FIN or RST right behind); over
+        TLS the split cuts the records, so one record spans several segments."""
         self._check_tls()  # first: it explains why the connection is closed
-        if self.transport is None or self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing() or self.outbox is None \
+                or self.outbox.closing:
             raise PeerFailure("cannot send: the connection is closed")
         if self._shut:
             raise PeerFailure("cannot send: this peer already shut down its side")
-        if self.tls is not None:
-            self._sent.append(bytes(data))
-            self.tls.send(data)
-            self._flush_tls()
-            return
         self._sent.append(bytes(data))
-        self.transport.write(data)
+        if split is not None and split.end == "fin":
+            self._shut = True
+        if self.tls is not None:
+            if self.tls.state is TlsState.HANDSHAKING:
+                self._split = split
+            self.tls.send(data)
+            self._flush_tls(split)
+            return
+        self.outbox.write(data, split)
+
+    async def flushed(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.flushed()
+
+    async def expect_sni(self, name: str | None, timeout: float) -> None:
+        """The server name the client's ClientHello carried (None: no SNI extension)."""
+        await self._wait(lambda: self.tls is not None and (
+            self.tls.state is not TlsState.HANDSHAKING or self.eof), timeout,
+            "expected a TLS ClientHello")
+        if self.log.sni != name:
+            raise PeerFailure(f"expected SNI {name!r}, got "
+                              f"{repr(self.log.sni) if self.log.sni else 'no SNI'}")
 
     async def expect(self, data: bytes, timeout: float) -> None:
         n = len(data)
@@ -256,47 +227,47 @@ class Connection(asyncio.Protocol):
         if isinstance(self.lost, ConnectionResetError):
             raise PeerFailure("expected EOF (FIN), but the connection was reset")
 
-    def shutdown(self) -> None:
-        """FIN; over TLS close_notify first (queued behind a handshake still running), and
-        reading goes on either way."""
+    def shutdown(self, close_notify: bool = True) -> None:
+        """FIN; over TLS close_notify first (queued behind a handshake still running;
+        `close_notify` False: a bare FIN, as a truncating peer ends), and reading goes on."""
         assert self.transport is not None
         self._check_tls()
         self._shut = True
-        if self.tls is not None:
-            self.tls.close_notify()
-            self._flush_tls()
+        if self.tls is not None and (close_notify or self.tls.state is TlsState.HANDSHAKING):
+            self._bare_fin = not close_notify
+            if close_notify:
+                self.tls.close_notify()
+                self._flush_tls()
             if not self.tls.close_notify_sent:
                 self._fin_pending = True  # queued behind the handshake; data_received sends it
                 return
         self._write_eof()
 
     def _write_eof(self) -> None:
-        if (self.transport is not None and not self.transport.is_closing()
-                and self.transport.can_write_eof()):
-            self.transport.write_eof()
+        if self.outbox is not None:
+            self.outbox.write_eof()
 
-    def close(self) -> None:
-        if self.transport is None:
+    def close(self, close_notify: bool = True) -> None:
+        if self.outbox is None:
             return
-        if self.tls is not None and self.tls.state is TlsState.OPEN:
+        if self.tls is not None and self.tls.state is TlsState.OPEN and close_notify:
             self.tls.close_notify()
             self._flush_tls()
-        self.transport.close()
+        self.outbox.close()
 
     def reset(self) -> None:
-        if self.transport is None:
-            return
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.transport.abort()
+        """RST (SO_LINGER 0), after whatever this peer sent before it."""
+        if self.outbox is not None:
+            self.outbox.reset()
 
     def pause_reading(self) -> None:
         assert self.transport is not None
+        self._held = True
         self.transport.pause_reading()
 
     def resume_reading(self) -> None:
         assert self.transport is not None
+        self._held = False
         self.transport.resume_reading()
 
     def start_tls(self, context: ssl.SSLContext) -> None:
@@ -332,14 +303,19 @@ class PuppetPeer:
 
     `tls`: every connection speaks TLS from its first byte. `cert`: which certificate the
     peer presents, from the start or at `start_tls` (a certs.CERT_KINDS name).
+    `receive_buffer`: SO_RCVBUF of the listening socket, so accepted connections advertise a
+    small window from their SYN on. `rng`: the seeded fragmentation of every send.
     """
 
     def __init__(self, name: str, host: str = "127.0.0.1", *, tls: bool = False,
-                 cert: str = "valid") -> None:
+                 cert: str = "valid", receive_buffer: int | None = None,
+                 rng: random.Random | None = None) -> None:
         self.name = name
         self.host = host
         self.tls = tls
         self.cert = cert
+        self.receive_buffer = receive_buffer
+        self.rng = rng
         self.port = 0
         self.connections: list[Connection] = []
         self._pending: deque[Connection] = deque()
@@ -349,18 +325,32 @@ class PuppetPeer:
         self.current: Connection | None = None
 
     def server_context(self) -> ssl.SSLContext:
-        return certs.server_context(self.cert)
+        context = certs.server_context(self.cert)
+        context.sni_callback = self._sni
+        return context
+
+    def _sni(self, sslobj: ssl.SSLObject, name: str | None, context: ssl.SSLContext) -> None:
+        """Called only when the ClientHello names a server: note it on its connection."""
+        for conn in self.connections:
+            if conn.tls is not None and conn.tls.owns(sslobj):
+                conn.log.sni = name
 
     async def start(self) -> None:
         # Resolve the certificate now: a bad kind or a trustme problem fails setup, not
         # the first connection.
         self._tls_context = self.server_context() if self.tls else None
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._new_connection, self.host, 0)
+        if self.receive_buffer is None:
+            self._server = await loop.create_server(self._new_connection, self.host, 0)
+        else:
+            listener = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+            listener.bind((self.host, 0))
+            self._server = await loop.create_server(self._new_connection, sock=listener)
         self.port = self._server.sockets[0].getsockname()[1]
 
     def _new_connection(self) -> Connection:
-        conn = Connection(self._tls_context)
+        conn = Connection(self._tls_context, self.rng)
         self.connections.append(conn)
         self._pending.append(conn)
         self._arrived.set()
@@ -400,6 +390,8 @@ class PuppetPeer:
         if self._server is not None:
             self._server.close()
         for c in self.connections:
+            if c.outbox is not None:
+                c.outbox.cancel()
             if c.transport is not None:
                 c.transport.abort()
         if self._server is not None:

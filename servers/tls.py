@@ -49,6 +49,9 @@ class ServerTls:
     def version(self) -> str | None:
         return self._ssl.version()
 
+    def owns(self, sslobj: ssl.SSLObject) -> bool:
+        return sslobj is self._ssl
+
     @property
     def can_send(self) -> bool:
         return (self.state is not TlsState.FAILED and not self.close_notify_sent

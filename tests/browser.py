@@ -4,7 +4,6 @@ and to record every request it makes. Used by the report tests."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -30,12 +29,13 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 @dataclass
 class PageVisit:
     requests: list[str] = field(default_factory=list)
-    text: str = ""
-    screenshot: bytes = b""
+    texts: list[str] = field(default_factory=list)
 
 
-async def visit(url: str, ready_js: str, timeout: float = 60.0) -> PageVisit:
-    """Load `url`, wait until `ready_js` is truthy in the page, record the page's requests.
+async def visit(url: str, *views: str, timeout: float = 60.0) -> PageVisit:
+    """Load `url`; for each of `views` (page JS) in turn, wait until it is truthy in the page
+    and keep the page's text then (one browser for every view: each start of Chromium
+    costs more than a second of CPU). Records every request the page makes.
 
     The timeout only keeps a broken page from hanging the test; it is not a speed claim."""
     chromium = chromium_path()
@@ -45,7 +45,7 @@ async def visit(url: str, ready_js: str, timeout: float = 60.0) -> PageVisit:
         proc = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
-            return await asyncio.wait_for(_drive(proc, url, ready_js), timeout)
+            return await asyncio.wait_for(_drive(proc, url, views), timeout)
         finally:
             _stop(proc)
 
@@ -66,7 +66,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.stderr.close()
 
 
-async def _drive(proc: subprocess.Popen[str], url: str, ready_js: str) -> PageVisit:
+async def _drive(proc: subprocess.Popen[str], url: str, views: tuple[str, ...]) -> PageVisit:
     assert proc.stderr is not None
     port = None
     while port is None:
@@ -101,18 +101,17 @@ async def _drive(proc: subprocess.Popen[str], url: str, ready_js: str) -> PageVi
         await call("Network.enable")
         await call("Page.enable")
         await call("Page.navigate", url=url)
-        while True:  # poll the page's own state; each round trip is an event, not a sleep
-            done = await call("Runtime.evaluate", expression=f"!!({ready_js})",
-                              awaitPromise=True, returnByValue=True)
-            if done.get("result", {}).get("value") is True:
-                break
-            await call("Runtime.evaluate", expression="new Promise(r => setTimeout(r, 50))",
-                       awaitPromise=True)
-        text = await call("Runtime.evaluate", expression="document.body.innerText",
-                          returnByValue=True)
-        result.text = text["result"]["value"]
-        shot = await call("Page.captureScreenshot", format="png")
-        result.screenshot = base64.b64decode(shot["data"])
+        for ready_js in views:
+            while True:  # poll the page's own state; each round trip is an event, not a sleep
+                done = await call("Runtime.evaluate", expression=f"!!({ready_js})",
+                                  awaitPromise=True, returnByValue=True)
+                if done.get("result", {}).get("value") is True:
+                    break
+                await call("Runtime.evaluate", expression="new Promise(r => setTimeout(r, 50))",
+                           awaitPromise=True)
+            text = await call("Runtime.evaluate", expression="document.body.innerText",
+                              returnByValue=True)
+            result.texts.append(text["result"]["value"])
         task.cancel()
     return result
 

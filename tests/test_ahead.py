@@ -29,7 +29,7 @@ features: [tcp]
 steps:
   - connect: {{}}
   - peer.accept
-  - read: {{timeout: 0.5, expect: {{value: "pong"}}}}
+  - read: {{timeout: {wait}, expect: {{value: "pong"}}}}
 """
 QUICK = """\
 id: t/quick-{n}
@@ -44,12 +44,12 @@ steps:
 """
 
 
-def run(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess[str],
+def run(tmp_path: Path, *options: str, wait: float = 0.3) -> tuple[subprocess.CompletedProcess[str],
                                                 list[tuple[int, str, str, float]], dict[str, str]]:
     cases = tmp_path / "cases" / "t"
     cases.mkdir(parents=True, exist_ok=True)
     for n in range(3):
-        (cases / f"waits-{n}.yaml").write_text(WAITS.format(n=n))
+        (cases / f"waits-{n}.yaml").write_text(WAITS.format(n=n, wait=wait))
         (cases / f"quick-{n}.yaml").write_text(QUICK.format(n=n))
     log, results = tmp_path / "scopes.log", tmp_path / "results.jsonl"
     log.unlink(missing_ok=True)
@@ -77,7 +77,8 @@ EXPECTED = {**{f"t/waits-{n}": "FAIL" for n in range(3)},
 
 
 def test_cases_that_wait_run_side_by_side(tmp_path: Path) -> None:
-    done, scopes, statuses = run(tmp_path, "--cases-at-once", "4")
+    # Long enough waits that the next drivers start (under load too) before the first ends.
+    done, scopes, statuses = run(tmp_path, "--cases-at-once", "4", wait=3)
     assert done.returncode == 1, done.stdout   # the waiting cases fail, as they should
     assert statuses == EXPECTED
     waits = spans(scopes, "t/waits-")

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from sockets_conformance.servers.puppet import PuppetPeer
 from tests.egress_variants import factory as without_egress_policy
 from tests.needs import needs_node, needs_npm_part, node_path
 from tests.test_driver import misbehaving, pid_dir  # noqa: F401 (pid_dir is a fixture)
+from tests.test_usage import inprocess_run
 
 # Sockets left open for the cleanup, as a case that does not test closing leaves them.
 OPEN = """\
@@ -186,18 +186,17 @@ def test_driver_close_scope_failure_is_reported(tmp_path: Path, pid_dir: Path,  
     assert adapter.restarts == restarts
 
 
-def test_results_file_carries_the_cleanup(tmp_path: Path) -> None:
-    """End to end through pytest: the record says what went wrong in the cleanup, its
-    status is PASS and the run passes."""
+def test_results_file_carries_the_cleanup(tmp_path: Path, pytester: pytest.Pytester,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end through pytest (in this process): the record says what went wrong in the
+    cleanup, its status is PASS and the run passes."""
     cases = tmp_path / "cases"
     cases.mkdir()
     open_case(cases, "one")
     results = tmp_path / "results.jsonl"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(cases),
-         "--adapter", "python:tests.test_cleanup:error_on_close",
-         f"--results-jsonl={results}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    done = inprocess_run(pytester, monkeypatch, "-q", str(cases), "--adapter",
+                         "python:tests.test_cleanup:error_on_close",
+                         f"--results-jsonl={results}")
     assert done.returncode == 0, done.stdout + done.stderr
     record, = [r for r in map(json.loads, results.read_text().splitlines())
                if r["type"] == "case"]

@@ -12,6 +12,8 @@ from sockets_conformance.model.results import Status
 from sockets_conformance.paths import ROOT
 from sockets_conformance.running import expectations as exp
 
+from tests.test_usage import inprocess_run
+
 CASE = """\
 id: t/{name}
 title: a case written by the expectations tests
@@ -114,6 +116,16 @@ def run_pytest(tmp_path: Path, expectations: str, *extra: str) -> subprocess.Com
         cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
+def run_here(tmp_path: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+             expectations: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """run_pytest's run in this process (nothing checked with it depends on a process)."""
+    path = tmp_path / "expectations.yaml"
+    if expectations:
+        path.write_text(expectations)
+    return inprocess_run(pytester, monkeypatch, "-rxX", "--expectations", str(path), *extra,
+                         str(tmp_path / "cases"))
+
+
 def test_expected_failure_is_xfailed_with_its_reason(tmp_path: Path) -> None:
     write_cases(tmp_path)
     run = run_pytest(tmp_path, "t/fails: {status: FAIL, reason: reads pang not pong}\n")
@@ -122,25 +134,29 @@ def test_expected_failure_is_xfailed_with_its_reason(tmp_path: Path) -> None:
     assert "FAIL: reads pang not pong" in run.stdout
 
 
-def test_unexpected_pass_fails_the_run(tmp_path: Path) -> None:
+def test_unexpected_pass_fails_the_run(tmp_path: Path, pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     write_cases(tmp_path)
-    run = run_pytest(tmp_path, "t/fails: {status: FAIL, reason: r}\n"
-                               "t/passes: {status: FAIL, reason: thought broken}\n")
+    run = run_here(tmp_path, pytester, monkeypatch,
+                   "t/fails: {status: FAIL, reason: r}\n"
+                   "t/passes: {status: FAIL, reason: thought broken}\n")
     assert run.returncode == 1
     assert "XPASS(strict)" in run.stdout and "thought broken" in run.stdout
 
 
-def test_other_status_than_expected_fails(tmp_path: Path) -> None:
+def test_other_status_than_expected_fails(tmp_path: Path, pytester: pytest.Pytester,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     write_cases(tmp_path)
-    run = run_pytest(tmp_path, "t/fails: {status: TIMEOUT, reason: r}\n")
+    run = run_here(tmp_path, pytester, monkeypatch, "t/fails: {status: TIMEOUT, reason: r}\n")
     assert run.returncode == 1
     assert "expected TIMEOUT" in run.stdout and "got FAIL" in run.stdout
 
 
-def test_update_mode_rewrites_the_file(tmp_path: Path) -> None:
+def test_update_mode_rewrites_the_file(tmp_path: Path, pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     write_cases(tmp_path)
-    run = run_pytest(tmp_path, "t/passes: {status: FAIL, reason: stale}\n",
-                     "--update-expectations")
+    run = run_here(tmp_path, pytester, monkeypatch, "t/passes: {status: FAIL, reason: stale}\n",
+                   "--update-expectations")
     assert "wrote" in run.stdout, run.stdout
     written = exp.load(tmp_path / "expectations.yaml")
     assert list(written) == ["t/fails"]
@@ -149,12 +165,12 @@ def test_update_mode_rewrites_the_file(tmp_path: Path) -> None:
     assert "need review (reason: TODO): t/fails" in run.stdout
 
 
-def test_update_mode_needs_a_file_for_driver_adapters(tmp_path: Path) -> None:
+def test_update_mode_needs_a_file_for_driver_adapters(tmp_path: Path, pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     write_cases(tmp_path)
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), "--update-expectations",
-         "--adapter", "driver:python -m sockets_conformance.adapters.reference.stdio_driver",
-         str(tmp_path / "cases")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    run = inprocess_run(
+        pytester, monkeypatch, "--update-expectations",
+        "--adapter", "driver:python -m sockets_conformance.adapters.reference.stdio_driver",
+        str(tmp_path / "cases"))
     assert run.returncode != 0
     assert "name one with --expectations PATH" in run.stderr + run.stdout

@@ -64,8 +64,8 @@ def test_malformed_file_in_suite_fails_alone_and_the_rest_runs(
                                     .read_text())
     good = (root / "cases" / "connect" / "object-form.yaml").read_text()
     (cases / "good.yaml").write_text(good.replace("id: connect/object-form", "id: x/good"))
-    result = pytester.runpytest_subprocess("-p", "sockets_conformance.plugin", "-q",
-                                           str(pytester.path / "cases"))
+    result = pytester.runpytest_inprocess("-p", "sockets_conformance.plugin", "-q",
+                                          str(pytester.path / "cases"))
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*bad.yaml:7: steps/0: unknown step 'conect'*"])
     assert "Traceback" not in result.stdout.str()

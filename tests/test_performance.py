@@ -116,10 +116,15 @@ def test_fast_base64_check_is_the_schema_pattern() -> None:
     pattern = schema["$defs"]["tagged"]["oneOf"][1]["properties"]["$bytes"]["pattern"]
     rng = random.Random("base64")
     head = base64.b64encode(rng.randbytes(3 * protocol.BIG_STRING // 4 + 3)).decode()
-    # 1000 random tails of up to 8 characters: every tail of up to 2 characters and a good
-    # share of the longer ones, each before and after a valid head.
-    for _ in range(1000):
-        tail = "".join(rng.choice("AZaz09+/=!\n") for _ in range(rng.randrange(0, 9)))
+    # Every tail of up to 2 characters, and 200 random ones of 3 to 8, each before and after
+    # a valid head. (Each mistake tried in the fast check's pattern or its length rule, such
+    # as a "/" left out, "=" allowed anywhere, a "\n" or a "!" let through, showed within
+    # the first 50 random tails.)
+    alphabet = "AZaz09+/=!\n"
+    short = ["", *alphabet, *(a + b for a in alphabet for b in alphabet)]
+    longer = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(3, 9)))
+              for _ in range(200)]
+    for tail in short + longer:
         for text in (head + tail, tail + head):
             reply = {"id": 1, "returned": {"$bytes": text}}
             fast = protocol.reply_error("call", reply) is None
@@ -206,7 +211,11 @@ def test_replies_checked_by_hand_are_valid_by_the_schema() -> None:
     rng = random.Random("hand check")
     recognised = 0
     total = 0
-    for _ in range(1500):
+    # Each mistake tried in the hand check that these replies can show (an id that is a bool
+    # or negative, a tag beside other keys, an unknown tag, $bytes of any text, $undefined
+    # false, an empty violation, a reply with a third key, one command's shape taken for
+    # another's) showed within the first 30 rounds.
+    for _ in range(300):
         cmd = rng.choice(["call", "await", "batch", "open_scope", "close_scope",
                           "violations"])
         rid = rng.choice([0, 7, 2**40])

@@ -9,13 +9,14 @@ import json
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from sockets_conformance.model.requirements import catalogue
 from sockets_conformance.reports import allure_results, matrix, results_file
 from sockets_conformance.reports import build as reportgen
 
 from tests import browser
 from tests.needs import needs_chromium, needs_node, needs_npm_part
-from tests.test_usage import MUST, SHOULD, pytest_run, scripted_adapter, write_case
+from tests.test_usage import MUST, SHOULD, inprocess_run, scripted_adapter, write_case
 
 
 def _write(path: Path, header: dict, cases: list[dict]) -> Path:
@@ -83,10 +84,12 @@ def test_remote_reference_check_finds_scripts_not_links(tmp_path: Path) -> None:
     assert found and all(f.startswith("bad.html") for f in found)
 
 
-def _known_run(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
+def _known_run(tmp_path: Path, pytester: pytest.Pytester,
+               monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
     """A scripted-driver run with each kind of result: a PASS, a known FAIL (with a link), a
     known NON-STRICT, an expectation that no longer holds (strict XPASS), an unexpected FAIL
-    and a NOT-APPLICABLE. Returns its Allure results folder and its results file."""
+    and a NOT-APPLICABLE. Returns its Allure results folder and its results file. In this
+    process, as are the runs below: what they write does not depend on being a process."""
     folder = tmp_path / "cases" / "t"
     for name, want, requirement, feature in [
             ("pass", "pong", MUST, "tcp"), ("known-fail", "pang", MUST, "tcp"),
@@ -99,9 +102,9 @@ def _known_run(tmp_path: Path, *extra: str) -> tuple[Path, Path]:
         "t/known-non-strict: {status: NON-STRICT, reason: answers pong too}\n"
         "t/stale: {status: FAIL, reason: it used to fail}\n")
     allure_dir, results = tmp_path / "allure-results", tmp_path / "results.jsonl"
-    done = pytest_run("--adapter", scripted_adapter(tmp_path), "--expectations",
-                      str(expectations), f"--alluredir={allure_dir}",
-                      f"--results-jsonl={results}", *extra, str(tmp_path / "cases"))
+    done = inprocess_run(pytester, monkeypatch, "--adapter", scripted_adapter(tmp_path),
+                         "--expectations", str(expectations), f"--alluredir={allure_dir}",
+                         f"--results-jsonl={results}", str(tmp_path / "cases"))
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     return allure_dir, results
 
@@ -114,8 +117,9 @@ def _entries(folder: Path) -> dict[str, dict]:
                                    folder.glob("*-result.json"))}
 
 
-def test_known_divergences_are_failed_and_skipped_is_not_applicable(tmp_path: Path) -> None:
-    allure_dir, results = _known_run(tmp_path)
+def test_known_divergences_are_failed_and_skipped_is_not_applicable(
+        tmp_path: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    allure_dir, results = _known_run(tmp_path, pytester, monkeypatch)
     before = _entries(allure_dir)
     # what allure-pytest writes for a strict xfail, and why settle exists
     assert before["t/known-fail"]["status"] == "skipped"
@@ -178,7 +182,8 @@ def test_environments_key_on_name_and_version() -> None:
 @needs_chromium()
 @needs_node()   # the Allure renderer is an npm package, run by node
 @needs_npm_part(reportgen.ALLURE_DIR, "node_modules/.bin/allure")
-def test_allure_report_renders_offline(tmp_path: Path) -> None:
+def test_allure_report_renders_offline(tmp_path: Path, pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     ref_dir, ref_results = tmp_path / "ref-allure", tmp_path / "ref.jsonl"
     mutant_dir, mutant_results = tmp_path / "mutant-allure", tmp_path / "mutant.jsonl"
     cases = ["cases/connect/object-form.yaml", "cases/half-open/allow-true-writable-open.yaml"]
@@ -186,8 +191,8 @@ def test_allure_report_renders_offline(tmp_path: Path) -> None:
             ("reference", ref_dir, ref_results),
             ("python:sockets_conformance.gates.mutants:half_open_ignored", mutant_dir,
              mutant_results)]:
-        run = pytest_run(*cases, f"--adapter={adapter}", f"--alluredir={folder}",
-                         f"--results-jsonl={results}")
+        run = inprocess_run(pytester, monkeypatch, *cases, f"--adapter={adapter}",
+                            f"--alluredir={folder}", f"--results-jsonl={results}")
         assert run.returncode in (0, 1), run.stdout[-3000:] + run.stderr[-3000:]
     entries = [json.loads(p.read_text()) for p in mutant_dir.glob("*-result.json")]
     failures = [e for e in entries if e["status"] == "failed"]
@@ -203,7 +208,7 @@ def test_allure_report_renders_offline(tmp_path: Path) -> None:
     assert "half-open.allow-true.writable-open" in stories
     impl = {p["name"]: p["value"] for p in failed["parameters"]}["implementation"]
     assert "mutant:half-open-ignored 0.1.0" in impl
-    known_dir, known_results = _known_run(tmp_path)
+    known_dir, known_results = _known_run(tmp_path, pytester, monkeypatch)
     index = reportgen.allure_html(tmp_path, [(ref_dir, ref_results), (mutant_dir, mutant_results),
                                              (known_dir, known_results)])
     summary = json.loads((index.parent / "summary.json").read_text())
@@ -213,19 +218,21 @@ def test_allure_report_renders_offline(tmp_path: Path) -> None:
     assert reportgen.remote_references(tmp_path / "allure") == []
     envs = [allure_results.environment(*results_file.read(r))
             for r in (ref_results, mutant_results, known_results)]
-    seen = asyncio.run(browser.visit(browser.file_url(index), " && ".join(
-        f"document.body.innerText.includes({json.dumps(e.name)})" for e in envs)))
+    # the whole report, then the scripted run's own view, in one browser
+    seen = asyncio.run(browser.visit(
+        browser.file_url(index),
+        " && ".join(f"document.body.innerText.includes({json.dumps(e.name)})" for e in envs),
+        _select(envs[2].id, ["t/known-fail", "MUST passed"])))
     remote = [u for u in seen.requests if not browser.is_local(u)]
     assert remote == [], f"the report made network requests: {remote}"
+    whole, view = seen.texts
     # each implementation is a section of its own, headed by its name, version and score
     for env in envs:
-        assert f'Environment: "{env.name}"' in seen.text
+        assert f'Environment: "{env.name}"' in whole
     assert envs[1].name == "mutant:half-open-ignored 0.1.0: MUST 50%"
-    # the scripted run's own view: its cases, its score, nobody else's
-    view = asyncio.run(browser.visit(browser.file_url(index),
-                                     _select(envs[2].id, ["t/known-fail", "MUST passed"])))
-    assert "2 of 4 applicable (50%)" in view.text and "2 of 2 applicable" not in view.text
-    assert "connect/object-form" not in view.text
+    # the scripted run's view: its cases, its score, nobody else's
+    assert "2 of 4 applicable (50%)" in view and "2 of 2 applicable" not in view
+    assert "connect/object-form" not in view
 
 
 def _select(env_id: str, shown: list[str]) -> str:

@@ -4,8 +4,7 @@
   exist or fails its start handshake, a missing --expectations file, an unknown --area or
   --level) is said once, before any case runs, in at most 5 lines, with exit code 4 —
   serially and under xdist (-n 2, where no worker is started).
-- The `conformance` summary tells expected results from unexpected ones, lists only the
-  unexpected, and adds up to pytest's own counts.
+- The `conformance` summary: tests/test_summary.py.
 - --area and --level select cases; Ctrl-C ends a run with one line and leaves no process.
 - Reports point at the case file; the rerun line is one a person can paste.
 """
@@ -28,6 +27,7 @@ from sockets_conformance.model.loader import load_case
 from sockets_conformance.model.requirements import catalogue
 from sockets_conformance.paths import CASES, ROOT
 from sockets_conformance.reports import failure as rep
+from sockets_conformance.servers import certs
 
 from tests.case_texts import ECHO
 from tests.processes import alive, wait_for
@@ -89,13 +89,19 @@ def output(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def inprocess_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str,
-                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The same run in this process (pytest's in-process runner, from the checkout): a
-    configuration error is found before any case runs, and a process a run costs about
-    half a second of CPU."""
+                  env: dict[str, str] | None = None,
+                  cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """The same run in this process (pytest's in-process runner, from the checkout unless
+    `cwd` says): a configuration error is found before any case runs, and a process a run
+    costs about half a second of CPU."""
+    # The harness makes its certificates once a process; here, before the run. pytester
+    # drops the modules a test imported, and cryptography's, imported again by the next
+    # test's run, no longer match their compiled half ("curve must be an EllipticCurve
+    # instance"). This module imports `certs`, so its cache outlives the test.
+    certs.pki()
     for name, value in (env or {}).items():
         monkeypatch.setenv(name, value)
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(cwd)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *args)
     return subprocess.CompletedProcess(args, int(result.ret), "\n".join(result.outlines),
                                        "\n".join(result.errlines))
@@ -170,10 +176,11 @@ def test_update_expectations_creates_a_missing_file(tmp_path: Path, pytester: py
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
-def test_missing_node_module_is_said_once(tmp_path: Path) -> None:
+def test_missing_node_module_is_said_once(tmp_path: Path, pytester: pytest.Pytester,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     write_echo(tmp_path / "cases" / "t", "a")
-    done = pytest_run("--adapter", "node", "--node-module", "./missing.mjs",
-                      str(tmp_path / "cases"))
+    done = inprocess_run(pytester, monkeypatch, "--adapter", "node", "--node-module",
+                         "./missing.mjs", str(tmp_path / "cases"))
     assert done.returncode == USAGE_ERROR
     assert output(done).strip() == (
         "ERROR: --adapter node: --node-module ./missing.mjs: no such file; give the path of a "
@@ -253,112 +260,16 @@ def test_help_lists_every_adapter(pytester: pytest.Pytester,
     assert "node and workerd" in expectations_help, expectations_help
 
 
-def test_crash_in_a_run_is_still_error_for_that_case(tmp_path: Path) -> None:
+def test_crash_in_a_run_is_still_error_for_that_case(tmp_path: Path, pytester: pytest.Pytester,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The start check changes nothing once cases run: a driver that crashes in a case is
     ERROR for it, and the next case runs on a fresh driver."""
     write_echo(tmp_path / "cases" / "t", "misbehave", "after")
-    done = pytest_run("-q", "--adapter", f"driver:{sys.executable} {MISBEHAVING} crash",
-                      str(tmp_path / "cases"))
+    done = inprocess_run(pytester, monkeypatch, "-q", "--adapter",
+                         f"driver:{sys.executable} {MISBEHAVING} crash", str(tmp_path / "cases"))
     assert done.returncode == 1, output(done)
     assert "1 failed, 1 passed" in done.stdout
     assert "ERROR  t/misbehave" in done.stdout and "exited with code 3" in done.stdout
-
-
-# --- one truthful summary -------------------------------------------------------------------
-MIXED = {  # name: (want, requirement, feature, expectation or None)
-    "pass": ("pong", MUST, "tcp", None),
-    "fail-expected": ("pang", MUST, "tcp", "FAIL"),
-    "fail": ("pang", MUST, "tcp", None),
-    "pass-expected": ("pong", MUST, "tcp", "FAIL"),
-    "non-strict": ("pang", SHOULD, "tcp", None),
-    "non-strict-expected": ("pang", SHOULD, "tcp", "NON-STRICT"),
-    "not-applicable": ("pong", MUST, "tls", None),
-    "wrong-expected": ("pang", MUST, "tcp", "TIMEOUT"),
-}
-
-
-def mixed_run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    folder = tmp_path / "cases" / "t"
-    entries = []
-    for name, (want, requirement, feature, expected) in MIXED.items():
-        write_case(folder, name, want, requirement, feature)
-        if expected:
-            entries.append(f"t/{name}: {{status: {expected}, reason: known}}")
-    expectations = tmp_path / "expectations.yaml"
-    expectations.write_text("\n".join(entries) + "\n")
-    return pytest_run("--adapter", scripted_adapter(tmp_path), "--expectations",
-                      str(expectations), *extra, str(tmp_path / "cases"))
-
-
-def pytest_counts(stdout: str) -> dict[str, int]:
-    last = stdout.strip().splitlines()[-1]
-    return {word.rstrip("s") if word == "errors" else word: int(n)
-            for n, word in re.findall(r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?)",
-                                      last)}
-
-
-def summary_counts(stdout: str) -> tuple[dict[str, int], list[str]]:
-    """The conformance section's numbers and its list of unexpected results."""
-    section = stdout.split(" conformance ")[1].split("\n", 1)[1].split("\n=")[0]
-    counts = {}
-    for key, pattern in [("cases", r": (\d+) case"), ("PASS", r"^  (\d+) PASS"),
-                         ("expected", r"^  (\d+) expected"),
-                         ("NOT-APPLICABLE", r"^  (\d+) NOT-APPLICABLE"),
-                         ("unexpected", r"^  (\d+) unexpected")]:
-        found = re.search(pattern, section, re.MULTILINE)
-        counts[key] = int(found.group(1)) if found else 0
-    listed = [line.strip() for line in section.splitlines() if line.startswith("    ")]
-    return counts, listed
-
-
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
-def test_summary_adds_up_to_pytests_counts(tmp_path: Path, workers: list[str]) -> None:
-    done = mixed_run(tmp_path, *workers)
-    assert done.returncode == 1, output(done)
-    counts, listed = summary_counts(done.stdout)
-    got = pytest_counts(done.stdout)
-    tolerated = [line for line in listed if "counted as passed" in line]
-    assert got == {"failed": 3, "passed": 2, "skipped": 1, "xfailed": 2}, done.stdout
-    assert counts["PASS"] + len(tolerated) == got["passed"]
-    assert counts["expected"] == got.get("xfailed", 0)
-    assert counts["NOT-APPLICABLE"] == got.get("skipped", 0)
-    assert counts["unexpected"] - len(tolerated) == got.get("failed", 0) + got.get("error", 0)
-    assert counts["cases"] == sum(got.values()) == len(MIXED)
-    assert len(listed) == counts["unexpected"]
-    where = rep.shown_path(tmp_path / "expectations.yaml")
-    assert f"  2 expected (1 FAIL, 1 NON-STRICT) per {where}" in done.stdout
-    assert "4 unexpected (1 PASS, 2 FAIL, 1 NON-STRICT):" in done.stdout
-    assert listed[0].startswith("FAIL t/fail: ") and "pang" in listed[0]
-    assert listed[1].startswith("NON-STRICT t/non-strict: ")
-    assert listed[1].endswith("(counted as passed; --strict-conformance fails it)")
-    assert listed[2] == f"PASS t/pass-expected: expected FAIL per {where}; delete its entry"
-    assert listed[3].startswith("FAIL t/wrong-expected: ")
-    assert listed[3].endswith(f"(expected TIMEOUT per {where})")
-    # the expected ones are counted, never listed
-    assert not any("-expected:" in line and "wrong" not in line and "pass-" not in line
-                   for line in listed)
-
-
-def test_summary_under_strict_conformance(tmp_path: Path) -> None:
-    done = mixed_run(tmp_path, "--strict-conformance")
-    counts, listed = summary_counts(done.stdout)
-    got = pytest_counts(done.stdout)
-    assert got == {"failed": 4, "passed": 1, "skipped": 1, "xfailed": 2}, done.stdout
-    assert counts["PASS"] == got["passed"] and counts["unexpected"] == got["failed"]
-    assert not any("counted as passed" in line for line in listed)
-
-
-def test_summary_lines_without_surprises() -> None:
-    outcomes = [rep.Outcome("a/x", "PASS", None, "", "passed"),
-                rep.Outcome("a/y", "FAIL", "FAIL", "m", "xfailed"),
-                rep.Outcome("a/z", "NON-STRICT", "NON-STRICT", "m", "xfailed")]
-    assert rep.summary_lines("node", outcomes, "adapters/node/expectations.yaml",
-                             "@arrowood.dev/socket 0.2.0") == [
-        "adapter node (@arrowood.dev/socket 0.2.0): 3 case(s)",
-        "  1 PASS",
-        "  2 expected (1 FAIL, 1 NON-STRICT) per adapters/node/expectations.yaml",
-        "  0 unexpected",
-    ]
 
 
 # --- selection by area and level ------------------------------------------------------------
@@ -461,12 +372,14 @@ def pytest_runtest_logreport(report):
 """
 
 
-def test_reports_point_at_the_case_file(tmp_path: Path) -> None:
+def test_reports_point_at_the_case_file(tmp_path: Path, pytester: pytest.Pytester,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "cases" / "t"
     write_case(folder, "fails", want="pang")
     write_case(folder, "skips", feature="tls")
     (tmp_path / "conftest.py").write_text(RECORDER)
-    done = pytest_run("-rs", "--adapter", scripted_adapter(tmp_path), "cases", cwd=tmp_path)
+    done = inprocess_run(pytester, monkeypatch, "-rs", "--adapter", scripted_adapter(tmp_path),
+                         "cases", cwd=tmp_path)
     assert done.returncode == 1, output(done)
     reports = {r["name"]: r for r in map(json.loads,
                                           (tmp_path / "reports.jsonl").read_text().splitlines())}
@@ -478,11 +391,14 @@ def test_reports_point_at_the_case_file(tmp_path: Path) -> None:
     assert "items.py" not in done.stdout     # not the plugin's pytest.skip call
 
 
-def test_rerun_line_keeps_the_verdict_options(tmp_path: Path) -> None:
+def test_rerun_line_keeps_the_verdict_options(tmp_path: Path, pytester: pytest.Pytester,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run that prints the line is in this process; the line itself runs in a shell,
+    as pasted."""
     write_case(tmp_path / "cases" / "t", "fails", want="pang", requirement=SHOULD)
     adapter = scripted_adapter(tmp_path)
-    done = pytest_run("--adapter", adapter, "--strict-conformance", "--timeout-multiplier",
-                      "1.5", "cases", cwd=tmp_path)
+    done = inprocess_run(pytester, monkeypatch, "--adapter", adapter, "--strict-conformance",
+                         "--timeout-multiplier", "1.5", "cases", cwd=tmp_path)
     assert done.returncode == 1, output(done)
     rerun = next(line.strip() for line in done.stdout.splitlines() if "rerun:" in line)
     assert rerun == (f"rerun: pytest cases/t/fails.yaml --adapter '{adapter}' "

@@ -20,6 +20,7 @@ from sockets_conformance.paths import ADAPTERS, ROOT
 from tests.case_texts import HANG
 from tests.needs import needs_npm_part
 from tests.processes import environ_has, processes, wait_exited, wait_for
+from tests.test_usage import inprocess_run
 
 pytestmark = needs_npm_part(ADAPTERS / "workerd", "node_modules/.bin/workerd")
 # Set for each test's runs, and inherited by their workerd: other runs' workerd (other
@@ -146,15 +147,16 @@ def test_interrupted_run_leaves_no_workerd(tmp_path: Path, how: signal.Signals) 
                                          "node_modules/.bin/workerd"))
     for v in versions.older())])
 def test_a_release_runs_and_the_header_says_which_and_at_what_date(
-        tmp_path: Path, version: str | None) -> None:
+        tmp_path: Path, version: str | None, pytester: pytest.Pytester,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """--workerd-version runs that release's binary (none: the current pin's), at the newest
     compatibility date it accepts (a later one would not start), and the results header
-    records both."""
+    records both. The run is in this process (the tests above are the process-level ones)."""
     paths = write_cases(tmp_path / "cases" / "t", ["a"])
     results = tmp_path / "results.jsonl"
     chosen = ["--workerd-version", version] if version else []
-    done = subprocess.run(command(*chosen, f"--results-jsonl={results}", *paths), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = inprocess_run(pytester, monkeypatch, "-q", "--adapter=workerd", *chosen,
+                         f"--results-jsonl={results}", *paths)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
     header = json.loads(results.read_text().splitlines()[0])

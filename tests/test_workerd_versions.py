@@ -8,8 +8,6 @@ from __future__ import annotations
 import configparser
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from sockets_conformance.paths import ROOT
 from sockets_conformance.running import expectations as exp
 
 from tests.case_texts import ECHO
+from tests.test_usage import inprocess_run
 
 USAGE_ERROR = 4
 WORKERD = ROOT / "adapters" / "workerd"
@@ -72,13 +71,12 @@ def test_an_older_release_has_its_own_expectations_file() -> None:
     assert exp.default_path("workerd", None, versions.current()) == WORKERD / exp.FILE_NAME
 
 
-def test_a_release_that_is_not_pinned_is_one_usage_error(tmp_path: Path) -> None:
+def test_a_release_that_is_not_pinned_is_one_usage_error(
+        tmp_path: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "cases" / "t").mkdir(parents=True)
     (tmp_path / "cases" / "t" / "a.yaml").write_text(ECHO.format(name="a"))
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                           "--adapter", "workerd", "--workerd-version", "1.20200101.0",
-                           str(tmp_path / "cases")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    done = inprocess_run(pytester, monkeypatch, "--adapter", "workerd", "--workerd-version",
+                         "1.20200101.0", str(tmp_path / "cases"))
     assert done.returncode == USAGE_ERROR, done.stdout + done.stderr
     listed = ", ".join([f"{versions.current()} (the current pin)", *versions.older()])
     assert done.stderr.splitlines()[0] == (

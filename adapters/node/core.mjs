@@ -10,7 +10,12 @@
 // violations() -> string[] (its guard's refusals), unhandledRejections() -> the reasons of
 // rejections nobody handled since the scope opened (taken: each reported once), stop().
 
+import { PIPE_OPS } from './pipes.mjs';
+
 export const PROTOCOL_VERSION = 1;
+// Protocol 1.1's optional ops this core performs, announced as features in `start` (a case
+// that needs one a driver does not announce is NOT-APPLICABLE): spec/adapter-protocol.md.
+export const PROTOCOL_FEATURES = ['pipe', 'transform', 'async-iteration'];
 
 const PENDING = Symbol('pending');
 const MAX_DEPTH = 16;
@@ -21,7 +26,7 @@ const MAX_DEPTH = 16;
 const CLOSE_BOUND_MS = 250;
 
 /** The request cannot be carried out (unknown handle, bad arguments): an `error` reply. */
-class DriverFailure extends Error {}
+export class DriverFailure extends Error {}
 
 // --- values --------------------------------------------------------------------------------
 // Base64 is most of the cost of a large transfer through a driver. The standard
@@ -211,6 +216,7 @@ class Scope {
     this.promises = new Map();    // id -> promise
     this.promiseIds = new Map();  // promise -> id: the same promise always gets the same id
     this.sockets = [];            // [name, socket] in the order the case made them
+    this.records = new Map();     // sink or source handle -> what reached it (protocol 1.1)
     this.nextId = 1;
   }
 
@@ -270,7 +276,8 @@ const COMMANDS = {
     if (protocol !== PROTOCOL_VERSION) {
       throw new DriverFailure(`this driver speaks protocol ${PROTOCOL_VERSION}, not ${protocol}`);
     }
-    return { protocol: PROTOCOL_VERSION, implementation: this.implementation };
+    const features = [...new Set([...(this.implementation.features ?? []), ...PROTOCOL_FEATURES])];
+    return { protocol: PROTOCOL_VERSION, implementation: { ...this.implementation, features } };
   },
 
   async open_scope(request) {
@@ -461,4 +468,5 @@ const OPS = {
     scope.sockets.push([newSocket, created]);
     return created;
   },
+  ...PIPE_OPS,
 };

@@ -30,11 +30,14 @@ from sockets_conformance.running.guard import install as install_guard
 
 from . import js
 from .js import JSError, follow, promise
+from .pipes import CollectingSink, PullStream, chunk_source
 from .socket import Socket, connect
 from .streams import ReadableStream, Reader, WritableStream, Writer
 
 FEATURES = frozenset({"tcp", "half-open", "backpressure", "egress-policy", "tls", "starttls",
                       "connection-limit"})
+# Protocol 1.1's optional ops (spec/adapter-protocol.md, section 10), announced as features.
+PROTOCOL_FEATURES = frozenset({"pipe", "transform", "async-iteration"})
 
 # The JavaScript-visible surface: a property not listed reads as undefined, as in JS.
 VISIBLE: dict[type, set[str]] = {
@@ -56,7 +59,8 @@ def _visible(obj: Any) -> set[str]:
 def _class_name(obj: Any) -> str:
     for cls, name in ((Socket, "Socket"), (ReadableStream, "ReadableStream"),
                       (WritableStream, "WritableStream"), (Reader, "ReadableStreamDefaultReader"),
-                      (Writer, "WritableStreamDefaultWriter")):
+                      (Writer, "WritableStreamDefaultWriter"), (PullStream, "ReadableStream"),
+                      (CollectingSink, "WritableStream")):
         if isinstance(obj, cls):
             return name
     return type(obj).__name__
@@ -74,6 +78,7 @@ class ReferenceScope:
         self.handles: dict[str, Any] = {}
         self.promises: dict[str, asyncio.Future[Any]] = {}
         self.sockets: list[Socket] = []
+        self.sources: dict[str, dict[str, Any]] = {}   # source handle -> what reached it
         self._ids = itertools.count(1)
         # Promises the implementation rejects without a handler (js.py), for the
         # unhandledRejections op: JavaScript's unhandledrejection, per case.
@@ -225,6 +230,42 @@ class ReferenceScope:
         self.handles[newSocket] = new
         return new
 
+    # protocol 1.1: pipes, transforms, async iteration --------------------------------------
+    def _readable(self, name: str) -> Any:
+        obj = self.handle(name)
+        return obj.readable if isinstance(obj, Socket) else obj
+
+    def _writable(self, name: str) -> Any:
+        obj = self.handle(name)
+        return obj.writable if isinstance(obj, Socket) else obj
+
+    def op_sink(self, sink: str) -> Any:
+        self.handles[sink] = CollectingSink()
+        return self.handles[sink]
+
+    def op_source(self, source: str, chunks: list[Any], close: bool = True) -> Any:
+        stream, record = chunk_source(chunks, close)
+        self.handles[source], self.sources[source] = stream, record
+        return stream
+
+    def op_pipeTo(self, source: str, dest: str, options: Any = UNDEFINED) -> Any:
+        return self._readable(source).pipeTo(self._writable(dest), options)
+
+    def op_pipeThrough(self, source: str, transform: str, stream: str) -> Any:
+        self.handles[stream] = self._readable(source).pipeThrough(transform)
+        return self.handles[stream]
+
+    def op_iterate(self, source: str) -> Any:
+        return self._readable(source).values()
+
+    def op_collected(self, target: str, count: int = 0) -> Any:
+        obj = self.handle(target)
+        if isinstance(obj, CollectingSink):
+            return obj.collected(count)
+        if target in self.sources:
+            return js.resolved(dict(self.sources[target]))
+        raise KeyError(f"{target!r} is neither a sink nor a source")
+
 
 class ReferenceAdapter:
     """`--adapter reference`: the Python implementation shipped with the suite."""
@@ -233,7 +274,7 @@ class ReferenceAdapter:
         self.socket_class = socket_class
         self.info = ImplementationInfo(
             name=name, version="0.1.0", language="python",
-            homepage="adapters/reference", features=FEATURES,
+            homepage="adapters/reference", features=FEATURES | PROTOCOL_FEATURES,
         )
 
     async def start(self) -> None:

@@ -113,7 +113,8 @@ class Socket:
     - `WIRE`: the Wire class a new connection uses (its `_take_chunk`, `_send`, `_drained`);
     - `TLS_CHECKS`: startTls()'s synchronous checks, by method name, in order;
     - the steps of `_connect`, `close`/`_close`, `_finish_after_eof`, `_detach_for_tls`
-      and `_tls_context`, `_egress_refusal`, `_fail_connect`, `_on_eof`, `_on_lost`.
+      and `_tls_context`, `_egress_refusal`, `_fail_connect`, `_fail_handshake`, `_on_eof`,
+      `_on_lost`.
     """
 
     WIRE: ClassVar[type[Wire]] = Wire
@@ -134,6 +135,7 @@ class Socket:
         self._tls_started = False       # startTls() was called on this socket
         self._tls_refused: JSError | None = None  # why the old socket could not let go
         self._tls_hostname = tls_hostname or address.connect_host
+        self._is_upgrade = upgrade_from is not None
         # A socket made by startTls() takes over the same connection.
         self._wire = upgrade_from._wire if upgrade_from is not None else self.WIRE()
         self._wire.on_lost = self._on_lost
@@ -222,9 +224,19 @@ class Socket:
             await self._wire.start_tls(self._tls_context(), self._tls_hostname)
         except JSError as exc:
             self._wire.close()
-            self._fail_connect(exc.message)
+            self._fail_handshake(exc)
             return False
         return True
+
+    def _fail_handshake(self, error: JSError) -> None:
+        """With secureTransport "on" a failed handshake is a failed connection. After
+        startTls() workerd's new streams sit on the secured stream's promise, so its
+        rejection errors them: reads and writes reject, none reports the end of the stream
+        (verified on workerd 1.20261117.1)."""
+        if self._is_upgrade:
+            self._fail_upgrade(JSError("Error", error.message))
+        else:
+            self._fail_connect(error.message)
 
     async def _upgrade(self, old: Socket) -> None:
         """The socket startTls() returned: wait for the old one to flush and let go, then
@@ -287,7 +299,8 @@ class Socket:
 
     def _fail_upgrade(self, error: JSError) -> None:
         """startTls() could not take the connection over (a lock still held on the old
-        socket's streams). workerd leaves opened pending; rejecting it is kinder."""
+        socket's streams; workerd leaves opened pending there, rejecting it is kinder), or
+        its handshake failed."""
         self._to("connect_failed")
         settle(self._connected, error=error)
         settle(self.opened, error=error)

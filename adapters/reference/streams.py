@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from sockets_conformance.model.values import UNDEFINED, TypedBytes
 
+from . import pipes
 from .js import JSError, promise, rejected, resolved, settle, type_error
 
 LOCKED_READER = "This ReadableStream is currently locked to a reader."
@@ -66,6 +67,18 @@ class ReadableStream:
             return rejected(type_error(LOCKED_READER))
         self._cancel()
         return resolved(UNDEFINED)
+
+    # Protocol 1.1: what programs do with a readable beyond read() (pipes.py). Seams too:
+    # a mutant overrides one of these to break piping, transforms or iteration.
+    def pipeTo(self, dest: Any, options: Any = UNDEFINED) -> asyncio.Future[Any]:
+        return pipes.pipe_to(self, dest, options)
+
+    def pipeThrough(self, transform: str) -> pipes.PullStream:
+        return pipes.pipe_through(self, transform)
+
+    def values(self) -> asyncio.Future[Any]:
+        """`for await (const chunk of readable)` to the end, as one promise."""
+        return pipes.iterate(self)
 
     # internals used by Reader and Socket -------------------------------------------------
     def _read(self) -> asyncio.Future[Any]:

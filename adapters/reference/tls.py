@@ -41,6 +41,7 @@ class TlsLayer:
         self.handshake.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._pending: list[bytes] = []   # plaintext written before the handshake finished
         self._shut = False
+        self.truncated = False            # the TCP stream ended without close_notify
 
     def start(self) -> None:
         self._step()
@@ -78,6 +79,12 @@ class TlsLayer:
             except ssl.SSLWantReadError:
                 return
             except ssl.SSLZeroReturnError:
+                self._on_close_notify()
+                return
+            except ssl.SSLEOFError:
+                # A bare FIN: the stream may have been cut short (RFC 8446 6.1); workerd
+                # fails the read ("Network connection lost.") rather than reporting an end.
+                self.truncated = True
                 self._on_close_notify()
                 return
             except ssl.SSLError:

@@ -142,6 +142,8 @@ class Wire(asyncio.Protocol):
             self.transport.write(data)
 
     def _tls_eof(self) -> None:
+        if self.tls is not None and self.tls.truncated and self.error is None:
+            self.error = ConnectionAbortedError("TLS stream ended without close_notify")
         self.eof = True
         self._changed.set()
 

@@ -13,10 +13,11 @@ from typing import Any
 CLIENT_STEPS = (
     "connect", "get", "getReader", "getWriter", "read", "write", "closeWriter", "abortWriter",
     "releaseLock", "cancel", "close", "startTls", "await", "sameTurn", "unhandledRejections",
+    "sink", "source", "pipeTo", "pipeThrough", "iterate", "collected",
 )
 PEER_ACTIONS = (
     "accept", "send", "expect", "expect_eof", "shutdown", "close", "reset",
-    "pause_reading", "resume_reading", "start_tls",
+    "pause_reading", "resume_reading", "start_tls", "expect_sni",
 )
 
 
@@ -47,6 +48,7 @@ class PeerSpec:
     cert: str = "valid"
     host: str = "127.0.0.1"   # or "::1": where it listens
     allowed: bool = True      # False: not an allowed endpoint; an egress policy must refuse it
+    receive_buffer: int | None = None   # SO_RCVBUF of its listener: a small window
 
 
 @dataclass(frozen=True)

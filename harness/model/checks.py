@@ -8,19 +8,32 @@ from collections.abc import Iterator
 from sockets_conformance.model.case import Case, Step
 
 OUTCOMES = ("returns", "throws", "fulfils", "rejects", "pending", "settles", "done",
-            "throwsOrRejects")
+            "throwsOrRejects", "orThrows")
 SYNC = {"returns", "throws", "message"}
 ASYNC = SYNC | {"fulfils", "rejects", "pending", "settles"}
 ALLOWED: dict[str, set[str]] = {
     "connect": SYNC | {"throwsOrRejects"},
     "getReader": SYNC, "getWriter": SYNC, "releaseLock": SYNC,
-    "startTls": SYNC,
+    "startTls": SYNC | {"orThrows"},
     "get": {"value", "absent", "throws", "message", "returns"},
     "read": ASYNC | {"value", "done"},
     "write": ASYNC, "closeWriter": ASYNC, "abortWriter": ASYNC, "cancel": ASYNC, "close": ASYNC,
     "await": (ASYNC - {"returns", "throws"}) | {"value", "absent"},
     "unhandledRejections": {"value"},
+    # protocol 1.1 (harness/running/pipes.py)
+    "sink": set(), "source": set(), "collected": set(), "pipeThrough": SYNC,
+    "pipeTo": ASYNC, "iterate": ASYNC - {"returns"},
 }
+# What each 1.1 step's names must hold: pipes read from a socket or a stream the case made,
+# and write into a socket or a sink.
+READABLES = ("socket", "source", "stream")
+PIPE_NAMES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "pipeTo": (("from", READABLES), ("to", ("socket", "sink"))),
+    "pipeThrough": (("from", READABLES),),
+    "iterate": (("from", READABLES),),
+    "collected": (("target", ("sink", "source")),),
+}
+MADE = {"sink": "sink", "source": "source", "pipeThrough": "stream"}
 DEFAULT_SOCKET = "s"
 # Calls that answer at once, and calls that may join a turn only when they just start a promise.
 STARTS = {"read", "write", "closeWriter", "abortWriter", "cancel", "close"}
@@ -71,10 +84,11 @@ def _check_expect(step: Step) -> Iterator[tuple[int, str]]:
     outcomes = [k for k in OUTCOMES if k in expect]
     if len(outcomes) > 1:
         yield step.line, f"{step.kind}: expect names more than one outcome: {', '.join(outcomes)}"
-    if "message" in expect and not ({"throws", "rejects", "throwsOrRejects"} & set(expect)):
+    if "message" in expect and not ({"throws", "rejects", "throwsOrRejects", "orThrows"}
+                                    & set(expect)):
         yield step.line, (f"{step.kind}: expect.message needs throws or rejects beside it "
                           "(or throwsOrRejects on connect)")
-    if "as" in step.args and set(expect) - SYNC:
+    if "as" in step.args and set(expect) - SYNC - {"orThrows"}:
         yield step.line, (f"{step.kind}: a step with 'as' only starts its promise; await "
                           f"{step.args['as']!r} in a later step to check how it settles")
 
@@ -88,6 +102,12 @@ def _check_names(step: Step, names: dict[str, str]) -> Iterator[tuple[int, str]]
             what = f"is a {have}" if have else "is not defined by an earlier step"
             yield step.line, f"{step.kind}: {name!r} {what} (needs a {' or '.join(kinds)})"
 
+    if step.kind in PIPE_NAMES or step.kind in MADE:
+        for key, kinds in PIPE_NAMES.get(step.kind, ()):
+            yield from need(a[key], kinds)
+        if "as" in a:
+            names[a["as"]] = MADE.get(step.kind, "promise")
+        return
     if step.kind == "connect":
         # After throwsOrRejects there may be no socket at all (connect() may have thrown).
         refused = "throwsOrRejects" in (a.get("expect") or {})

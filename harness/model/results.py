@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Status(enum.StrEnum):
@@ -35,7 +36,8 @@ class CaseResult:
     seconds: float = 0.0
     # peer -> received/sent. Kept out of repr: asyncio.Runner.run reprs the finished task
     # (via signal.getsignal on its SIGINT handler), and a 32 MiB transfer took a second to repr.
-    wire: dict[str, dict[str, bytes]] = field(default_factory=dict, repr=False)
+    # per peer: received and sent bytes, and "network": SNI, segments and timing (text)
+    wire: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     diagnostics: str = ""
     implementation: str = ""
     # What went wrong in the end-of-case cleanup ("" when it was clean): reported beside the

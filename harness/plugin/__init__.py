@@ -77,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cases-at-once", type=int, default=None, metavar="N",
                     help="cases each pytest process runs at once against an implementation "
                          "in another process, each on a driver process of its own (default: "
-                         "4; workerd 1, as each driver carries a workerd; the in-process "
+                         "8; workerd 1, as each driver carries a workerd; the in-process "
                          "reference always 1)")
     group.addoption("--strict-conformance", action="store_true",
                     help="treat NON-STRICT results (message differs, SHOULD broken) as failures")
@@ -90,6 +90,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repeat", type=int, default=1, metavar="N",
                     help="run every case N times (as id, id@2, ... id@N) and fail the run if "
                          "any case's status changes between repetitions")
+    group.addoption("--peer-fragmentation", metavar="SEED", default=None, type=int,
+                    help="every peer send is cut at seeded random points with small seeded "
+                         "pauses; each case must give the same status as without it (with "
+                         "--repeat each repetition derives its own seed from SEED)")
     group.addoption("--results-jsonl", metavar="PATH", default=None,
                     help="write the canonical results file (JSON lines) here")
     group.addoption("--cases-dir", action="append", default=[], metavar="DIR",

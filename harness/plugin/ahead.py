@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from sockets_conformance.running.runner import Settings
 
 Outcome = tuple[CaseResult, ImplementationInfo]
+# One run of a case: its pytest node id, the case, and its repetition (--repeat; 1 first).
+Planned = tuple[str, "Case", int]
 # A case still running after this long is most likely waiting on the implementation (the
 # `pending` window is 0.1 s too): the next case may start beside it.
 LINGER = 0.1
@@ -55,13 +57,13 @@ class Ahead:
         self._cannot_grow = False
         self._freed = asyncio.Condition()
         self._tasks: dict[str, asyncio.Task[Outcome]] = {}
-        self._upcoming: Callable[[], Iterable[tuple[str, Case]]] | None = None
+        self._upcoming: Callable[[], Iterable[Planned]] | None = None
         self._reported: set[str] = set()
         self._started: dict[asyncio.Task[Outcome], float] = {}
         self._tick: asyncio.TimerHandle | None = None
 
-    def launch(self, upcoming: Callable[[], Iterable[tuple[str, Case]]]) -> None:
-        """Run the cases `upcoming()` names (node id, case) as the rule in `_fill` allows,
+    def launch(self, upcoming: Callable[[], Iterable[Planned]]) -> None:
+        """Run the cases `upcoming()` names as the rule in `_fill` allows,
         now and whenever a running case ends or lingers."""
         self._upcoming = upcoming
         self._fill()
@@ -76,7 +78,8 @@ class Ahead:
             return
         now = self.loop.time()
         running = [t for t in self._tasks.values() if not t.done()]
-        for nodeid, case in self._upcoming():
+        for planned in self._upcoming():
+            nodeid = planned[0]
             if nodeid in self._tasks or nodeid in self._reported:
                 continue
             if len(running) >= self.width:
@@ -85,10 +88,11 @@ class Ahead:
             if young:
                 self._tick = self.loop.call_at(min(young) + LINGER, self._fill)
                 return
-            running.append(self._start(nodeid, case))
+            running.append(self._start(planned))
 
-    def _start(self, nodeid: str, case: Case) -> asyncio.Task[Outcome]:
-        task = self._tasks[nodeid] = self.loop.create_task(self._run(case))
+    def _start(self, planned: Planned) -> asyncio.Task[Outcome]:
+        nodeid, case, repetition = planned
+        task = self._tasks[nodeid] = self.loop.create_task(self._run(case, repetition))
         self._started[task] = self.loop.time()
         task.add_done_callback(self._ended)
         return task
@@ -100,21 +104,22 @@ class Ahead:
                 self._tick.cancel()
             self._fill()
 
-    async def result(self, nodeid: str, case: Case) -> Outcome:
+    async def result(self, planned: Planned) -> Outcome:
         """This case's outcome, started now if it did not run ahead."""
-        task = self._tasks.get(nodeid) or self._start(nodeid, case)
+        nodeid = planned[0]
+        task = self._tasks.get(nodeid) or self._start(planned)
         try:
             return await task
         finally:
             self._tasks.pop(nodeid, None)
             self._reported.add(nodeid)
 
-    async def _run(self, case: Case) -> Outcome:
+    async def _run(self, case: Case, repetition: int) -> Outcome:
         from sockets_conformance.running.runner import run_case
 
         adapter = await self._lease()
         try:
-            return await run_case(case, adapter, self.settings), adapter.info
+            return await run_case(case, adapter, self.settings, repetition), adapter.info
         except AdapterError as exc:  # as serially (plugin/items.py): this case is ERROR
             return (CaseResult(case.id, Status.ERROR, f"adapter error: {exc}",
                                diagnostics=exc.stderr, implementation=self.spec),

@@ -49,7 +49,7 @@ class CaseFile(pytest.File):
             return [BrokenCaseItem.from_parent(self, name=self.path.stem, error=exc)]
         repeat = max(1, self.config.getoption("repeat"))
         return [CaseItem.from_parent(self, name=case.id if k == 1 else f"{case.id}@{k}",
-                                     case=case) for k in range(1, repeat + 1)]
+                                     case=case, repetition=k) for k in range(1, repeat + 1)]
 
 
 class CaseFailed(Exception):
@@ -93,9 +93,10 @@ class BrokenCaseItem(pytest.Item):
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, case: Case, **kw: Any) -> None:
+    def __init__(self, *, case: Case, repetition: int = 1, **kw: Any) -> None:
         super().__init__(**kw)
         self.case = case
+        self.repetition = repetition   # k of "id@k" under --repeat
         for feature in case.features:
             self.add_marker(feature)
         from sockets_conformance.reports import allure_results
@@ -192,13 +193,14 @@ class CaseItem(pytest.Item):
         if ahead is not None:
             from sockets_conformance.plugin.ahead import upcoming
 
-            ahead.launch(lambda: [(it.nodeid, it.case) for it in
+            ahead.launch(lambda: [(it.nodeid, it.case, it.repetition) for it in
                                   [self, *upcoming(self, self.nextitem)]
                                   if isinstance(it, CaseItem)])
-            return state.run(ahead.result(self.nodeid, self.case))
+            return state.run(ahead.result((self.nodeid, self.case, self.repetition)))
         try:
             adapter = state.adapter()
-            return state.run(run_case(self.case, adapter, state.settings)), adapter.info
+            return (state.run(run_case(self.case, adapter, state.settings, self.repetition)),
+                    adapter.info)
         except AdapterError as exc:  # the driver could not even start: this case is ERROR
             return (CaseResult(self.case.id, Status.ERROR, f"adapter error: {exc}",
                                diagnostics=exc.stderr, implementation=state.spec),

@@ -95,7 +95,8 @@ class State:
             from sockets_conformance.running.runner import Settings
 
             self._settings = Settings(
-                timeout_multiplier=self.config.getoption("timeout_multiplier"))
+                timeout_multiplier=self.config.getoption("timeout_multiplier"),
+                peer_fragmentation=self.config.getoption("peer_fragmentation"))
         return self._settings
 
     @property
@@ -113,6 +114,8 @@ class State:
             options.append("--strict-conformance")
         if get("timeout_multiplier") != 1.0:
             options += ["--timeout-multiplier", f"{get('timeout_multiplier'):g}"]
+        if get("peer_fragmentation") is not None:
+            options += ["--peer-fragmentation", str(get("peer_fragmentation"))]
         return options
 
     @property

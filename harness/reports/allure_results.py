@@ -109,6 +109,9 @@ def attach(case: Case, result: CaseResult, info: ImplementationInfo, adapter: st
             if data:
                 allure.attach(_dump(data), name=f"wire {peer} {direction} ({len(data)} bytes)",
                               attachment_type=allure.attachment_type.TEXT)
+        if wire.get("network"):
+            allure.attach(wire["network"], name=f"network {peer} (SNI, segments, timing)",
+                          attachment_type=allure.attachment_type.TEXT)
     if result.diagnostics:
         allure.attach(result.diagnostics, name="implementation stderr",
                       attachment_type=allure.attachment_type.TEXT)

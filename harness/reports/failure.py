@@ -66,6 +66,7 @@ def render(case: Case, result: CaseResult, adapter: str,
     for name, wire in result.wire.items():
         lines.append(f"  wire {name}: received {show(wire['received'])}; "
                      f"sent {show(wire['sent'])}")
+        lines.extend(f"    {line}" for line in wire.get("network", "").splitlines())
     if result.diagnostics:
         lines.append("  implementation stderr:")
         lines.extend(f"    {line}" for line in result.diagnostics.splitlines()[-40:])

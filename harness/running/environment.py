@@ -22,6 +22,7 @@ from sockets_conformance.model.ranges import cloudflare
 from sockets_conformance.running.adapter import Adapter, AdapterError, CaseContext, Scope
 from sockets_conformance.running.settings import Settings
 from sockets_conformance.servers import certs
+from sockets_conformance.servers.fragmentation import case_rng, run_seed
 from sockets_conformance.servers.puppet import ClosedPort, PuppetPeer
 
 _TEMPLATE = re.compile(r"\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\}")
@@ -44,13 +45,16 @@ class CaseEnvironment:
     """The fixtures of one case. Use `async with`, or setup() and teardown() in a finally:
     teardown also cleans up after a setup that failed half-way."""
 
-    def __init__(self, case: Case, adapter: Adapter, settings: Settings) -> None:
+    def __init__(self, case: Case, adapter: Adapter, settings: Settings,
+                 repetition: int = 1) -> None:
         self.case, self.adapter, self.settings = case, adapter, settings
         self.peers: dict[str, PuppetPeer] = {}
         self.closed_port: ClosedPort | None = None
         self.scope: Scope | None = None
         self.context: CaseContext | None = None
         self.refused: list[str] = []   # the guard's refusals reported so far, each once
+        seed = settings.peer_fragmentation   # this run's own seed (--repeat: per repetition)
+        self.seed = None if seed is None else run_seed(seed, case.id, repetition)
 
     async def __aenter__(self) -> CaseEnvironment:
         try:
@@ -67,7 +71,10 @@ class CaseEnvironment:
     # lifecycle -------------------------------------------------------------------------------
     async def setup(self) -> None:
         for spec in self.case.peers:
-            peer = PuppetPeer(spec.name, spec.host, tls=spec.tls, cert=spec.cert)
+            peer = PuppetPeer(spec.name, spec.host, tls=spec.tls, cert=spec.cert,
+                              receive_buffer=spec.receive_buffer,
+                              rng=None if self.seed is None else
+                              case_rng(self.seed, self.case.id, spec.name))
             await peer.start()
             self.peers[spec.name] = peer
         if self.case.closed_port is None:
@@ -111,8 +118,13 @@ class CaseEnvironment:
         return self.refused
 
     def wire(self) -> dict[str, dict[str, Any]]:
-        """What each peer received and sent, for the result (reports show the bytes)."""
-        return {name: {"received": p.received, "sent": p.sent}
+        """What each peer received and sent, for the result (reports show the bytes), and
+        under "network" its SNI, segments and their timing, connection by connection."""
+        seed = [] if self.seed is None else [
+            f"peer fragmentation seed {self.seed} (rerun: --peer-fragmentation={self.seed})"]
+        return {name: {"received": p.received, "sent": p.sent, "network": "\n".join(seed + [
+                    f"connection {i}: {c.log.describe(tls=c.tls is not None)}"
+                    for i, c in enumerate(p.connections, 1)])}
                 for name, p in self.peers.items()}
 
     def endpoints(self) -> list[tuple[str, int]]:

@@ -37,9 +37,11 @@ from sockets_conformance.model.values import (
 from sockets_conformance.running import judge
 from sockets_conformance.running.adapter import Adapter, AdapterError
 from sockets_conformance.running.environment import CaseEnvironment, CaseInvalid, Unavailable
+from sockets_conformance.running.pipes import PipeSteps
 from sockets_conformance.running.session import CaseSession, OpTimeout, Planned
 from sockets_conformance.running.settings import Settings
 from sockets_conformance.running.verdict import verdict
+from sockets_conformance.servers.network import split
 from sockets_conformance.servers.puppet import PeerFailure, PuppetPeer
 
 # Settings is re-exported: the plugin, the gates and the tests import it from here.
@@ -51,11 +53,18 @@ class GuardRefused(Exception):
     fails whatever the wire does next (verdict.py)."""
 
 
-class Runner(CaseSession):
-    """A session that interprets the case's steps, one `_do_<kind>` per client step."""
+class CaseEnds(Exception):
+    """`orThrows`: the call threw the error the case allows instead of returning. The steps
+    after it are about what it would have returned, so the case ends there, passed."""
 
-    def __init__(self, case: Case, adapter: Adapter, settings: Settings) -> None:
-        super().__init__(case, CaseEnvironment(case, adapter, settings), settings)
+
+class Runner(PipeSteps, CaseSession):
+    """A session that interprets the case's steps, one `_do_<kind>` per client step (those
+    of protocol 1.1's pipes, transforms and iteration in pipes.py)."""
+
+    def __init__(self, case: Case, adapter: Adapter, settings: Settings,
+                 repetition: int = 1) -> None:
+        super().__init__(case, CaseEnvironment(case, adapter, settings, repetition), settings)
         self.adapter = adapter
         self.leftover: dict[str, bytes] = {}   # reader -> bytes read beyond an expectation
         self._read_bytes_op = True             # until a driver says it lacks readBytes
@@ -106,6 +115,9 @@ class Runner(CaseSession):
                 else:
                     await getattr(self, f"_do_{step.kind}")(step, step.args)
                 record.outcome = "ok"
+            except CaseEnds:
+                record.outcome = "ok"
+                return
             except judge.MessageMismatch as exc:
                 record.outcome = "NON-STRICT"
                 record.expected, record.actual = exc.expected, exc.actual
@@ -323,7 +335,9 @@ class Runner(CaseSession):
                                 "newSocket": a.get("as", "tls")}
         if "options" in a:
             args["options"] = self.env.render(a["options"])
-        judge.judge_call(await self.call("startTls", **args), a.get("expect") or {})
+        reply = await self.call("startTls", **args)
+        if judge.threw_allowed(reply, a.get("expect") or {}, self.notes):
+            raise CaseEnds
 
     async def _do_sameTurn(self, step: Step, a: dict[str, Any]) -> None:
         """Plan each inner step's call, send them as one batch, then judge each reply with
@@ -374,21 +388,29 @@ class Runner(CaseSession):
         a, t = step.args, self.timeout(step.args)
         action = step.action
         if action == "accept":
-            await self._peer_wait(peer.accept(t))
+            (await self._peer_wait(peer.accept(t))).pace = a.get("pace", 0.0)
         elif action == "send":
-            peer.conn().send(to_bytes(self.env.render(a["data"])))
+            peer.conn().send(to_bytes(self.env.render(a["data"])), cut := split(a))
+            if cut is not None:  # the step ends once its last segment (and FIN, RST) left
+                await peer.conn().flushed()
+        elif action == "expect_sni":
+            await self._peer_wait(peer.conn().expect_sni(a.get("name"), t))
+        elif action in ("shutdown", "close"):
+            getattr(peer.conn(), action)(close_notify=a.get("close_notify", True))
+            # queued behind sends still going out in segments: the step ends once it has left
+            await peer.conn().flushed()
         elif action == "expect":
             await self._peer_wait(peer.conn().expect(to_bytes(self.env.render(a["data"])), t))
         elif action == "expect_eof":
             await self._peer_wait(peer.conn().expect_eof(t))
-        elif action in ("shutdown", "close", "reset", "pause_reading", "resume_reading"):
+        elif action in ("reset", "pause_reading", "resume_reading"):
             getattr(peer.conn(), action)()
         elif action == "start_tls":
             peer.start_tls()
         else:
             raise CaseInvalid(f"peer action {action!r} is not supported yet")
 
-    async def _peer_wait(self, waiting: Awaitable[Any]) -> None:
+    async def _peer_wait(self, waiting: Awaitable[Any]) -> Any:
         """A peer step that waits for the implementation (a connection, bytes, a FIN). One
         that outlasts the pending window asks the guard, once, whether it already refused a
         destination: a refusal fails the case whatever comes next (a connection the guard
@@ -398,7 +420,7 @@ class Runner(CaseSession):
             done, _ = await asyncio.wait({task}, timeout=self.settings.pending)
             if not done and await self.env.violations():
                 raise GuardRefused
-            await task
+            return await task
         finally:
             if not task.done():
                 task.cancel()
@@ -415,5 +437,7 @@ def _chunk(data: bytes, kind: str | None) -> Any:
     return TypedBytes(kind, data)
 
 
-async def run_case(case: Case, adapter: Adapter, settings: Settings) -> CaseResult:
-    return await Runner(case, adapter, settings).run()
+async def run_case(case: Case, adapter: Adapter, settings: Settings,
+                   repetition: int = 1) -> CaseResult:
+    """`repetition`: which run of the case this is under --repeat (1 for the first)."""
+    return await Runner(case, adapter, settings, repetition).run()

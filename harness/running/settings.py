@@ -1,7 +1,9 @@
-"""How long a case may wait: the step timeout and the pending window, scaled for slow machines.
+"""How a case runs: the step timeout and the pending window, scaled for slow machines, and
+the peers' seeded fragmentation.
 
-One frozen value shared by the environment (how long closing the scope may take) and the
-session (how long one op may take), so a `--timeout-multiplier` reaches every wait at once.
+One frozen value shared by the environment (how long closing the scope may take, how the
+peers send) and the session (how long one op may take), so an option reaches every case of
+the run at once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ class Settings:
     step_timeout: float = 2.0
     timeout_multiplier: float = 1.0
     pending_window: float = 0.1
+    # --peer-fragmentation SEED: every peer send cut at seeded points (servers/network.py)
+    peer_fragmentation: int | None = None
 
     def timeout(self, seconds: float | None) -> float:
         return (seconds or self.step_timeout) * self.timeout_multiplier

@@ -31,7 +31,8 @@ def main(log: str) -> int:
             sys.stdout.buffer.write(line)
             sys.stdout.buffer.flush()
 
-    threading.Thread(target=replies, daemon=True).start()
+    relay = threading.Thread(target=replies, daemon=True)
+    relay.start()
     for line in sys.stdin.buffer:
         request = json.loads(line)
         cmd = request.get("cmd")
@@ -41,8 +42,14 @@ def main(log: str) -> int:
                 out.write(f"{os.getpid()} {cmd.split('_')[0]} {case} {time.monotonic()}\n")
         child.stdin.write(line)
         child.stdin.flush()
+        if cmd == "stop":
+            # A driver exits once it has answered stop: a relay that waited for its stdin
+            # to close instead cost the harness its stop grace (2 s) for every driver.
+            break
     child.stdin.close()
-    return child.wait()
+    code = child.wait()
+    relay.join()   # every reply passed on, the stop's among them
+    return code
 
 
 if __name__ == "__main__":

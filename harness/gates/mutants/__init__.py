@@ -36,7 +36,7 @@ from sockets_conformance.gates.mutants.base import REGISTRY, Mutant, MutantAdapt
 
 # Modules holding mutants, in the order the matrix lists them.
 AREAS = ("half_open", "close", "errors", "opened", "address", "egress", "streams", "locks",
-         "tls")
+         "tls", "behaviours", "ops", "network")
 
 __all__ = ["AREAS", "Mutant", "MutantAdapter", "by_id", "catalogue"]
 

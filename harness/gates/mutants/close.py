@@ -15,7 +15,7 @@ from sockets_conformance.gates.mutants.base import socket_mutant
                "the stream",
                breaks=("close/held-reader-rejects",),
                requirements=("close.invalidates-reader", "close.new-locks-allowed",
-                             "examples.close"))
+                             "examples.close", "streams.reader-closed.close"))
 class CloseLeavesReaders(Socket):
     def _close_errors_readable(self) -> None:
         pass
@@ -71,7 +71,8 @@ class CloseTwiceRejects(Socket):
                "close() resolves its own promise but never resolves closed",
                breaks=("close/resolves-closed", "close/second-call-harmless"),
                requirements=("close.resolves-closed", "close.repeat-harmless", "close.before-open",
-                             "close.reason-ignored", "half-open.allow-true.closed-pending"))
+                             "close.reason-ignored", "half-open.allow-true.closed-pending",
+                             "half-open.allow-true.both-ends-closed-pending"))
 class CloseClosedPending(Socket):
     def _close_resolves_closed(self) -> None:
         pass

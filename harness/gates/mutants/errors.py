@@ -118,7 +118,9 @@ class _ResetUnheardWire(Wire):
 @socket_mutant("reset-never-surfaces",
                "a reset by the peer is noticed by nobody: a pending read and closed stay "
                "pending",
-               requirements=("errors.peer-reset.read-rejects", "errors.peer-reset.closed-settles"))
+               requirements=("errors.peer-reset.read-rejects", "errors.peer-reset.closed-settles",
+                             "half-open.allow-false.closed-without-read",
+                             "streams.reader-closed.reset", "streams.pipe-to.abort-reason"))
 class ResetNeverSurfaces(Socket):
     WIRE = _ResetUnheardWire
 
@@ -132,7 +134,9 @@ class _ResetAsEofWire(Wire):
                "a reset by the peer is reported as an ordinary end of stream (read "
                "fulfils done)",
                breaks=("errors/peer-reset-read-rejects",),
-               requirements=("errors.peer-reset.read-rejects",))
+               requirements=("errors.peer-reset.read-rejects",
+                             "half-open.allow-false.closed-without-read",
+                             "streams.reader-closed.reset", "streams.pipe-to.abort-reason"))
 class ResetLooksLikeEof(Socket):
     WIRE = _ResetAsEofWire
 
@@ -140,7 +144,8 @@ class ResetLooksLikeEof(Socket):
 @socket_mutant("reset-closed-pending",
                "a reset by the peer errors the streams but never settles closed",
                breaks=("errors/peer-reset-closed-settles",),
-               requirements=("errors.peer-reset.closed-settles",))
+               requirements=("errors.peer-reset.closed-settles",
+                             "half-open.allow-false.closed-without-read"))
 class ResetClosedPending(Socket):
     def _on_lost(self, exc: BaseException | None) -> None:
         return None

@@ -14,7 +14,8 @@ from sockets_conformance.gates.mutants.base import parser_mutant, socket_mutant
                        "half-open/allow-true-closed-pending"),
                requirements=("half-open.allow-true.writable-open",
                              "half-open.allow-true.closed-pending", "tls.half-open.allow-true",
-                             "starttls.new.allow-half-open"))
+                             "starttls.new.allow-half-open",
+                             "half-open.allow-true.both-ends-closed-pending"))
 class HalfOpenIgnored(Socket):
     def _on_eof(self) -> None:
         if self.state is State.OPEN:
@@ -30,7 +31,8 @@ class HalfOpenIgnored(Socket):
                              "half-open.allow-true.writable-open",
                              "half-open.allow-true.closed-pending",
                              "defaults.allow-half-open-false", "tls.half-open.allow-true",
-                             "tls.half-open.allow-false", "starttls.new.allow-half-open"))
+                             "tls.half-open.allow-false", "starttls.new.allow-half-open",
+                             "half-open.allow-true.both-ends-closed-pending"))
 class HalfOpenInverted(Socket):
     def _on_eof(self) -> None:
         if not self._options.allow_half_open or self.state is not State.OPEN:
@@ -98,7 +100,8 @@ class EofClosedPending(Socket):
 @socket_mutant("eof-closes-eagerly",
                "closes (and resolves closed) on the peer's FIN, before the readable has "
                "been read to its end", breaks=("half-open/allow-false-waits-for-read",),
-               requirements=("half-open.allow-false.waits-for-read",))
+               requirements=("half-open.allow-false.waits-for-read",
+                             "half-open.allow-false.closed-without-read"))
 class EofClosesEagerly(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -31,7 +31,7 @@ class _UnlockedWritable(WritableStream):
                "throwing",
                breaks=("locks/reader-exclusive",),
                requirements=("locks.reader-exclusive", "starttls.old.reader-dead",
-                             "examples.close"))
+                             "examples.close", "starttls.old.locked-before-handshake"))
 class ReaderLockMissing(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -42,7 +42,8 @@ class ReaderLockMissing(Socket):
                "getWriter() on a locked writable hands out a second writer instead of "
                "throwing",
                breaks=("locks/writer-exclusive",),
-               requirements=("locks.writer-exclusive", "starttls.old.writer-dead"))
+               requirements=("locks.writer-exclusive", "starttls.old.writer-dead",
+                             "starttls.old.locked-before-handshake"))
 class WriterLockMissing(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,7 +104,8 @@ class _NeverLockedReadable(ReadableStream):
 
 @socket_mutant("locked-flag-false",
                "readable.locked stays false while a reader holds the lock",
-               requirements=("locks.locked-flag", "starttls.old.reader-dead"))
+               requirements=("locks.locked-flag", "starttls.old.reader-dead",
+                             "streams.pipe-through", "starttls.old.locked-before-handshake"))
 class LockedFlagFalse(Socket):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

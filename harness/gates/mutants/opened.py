@@ -113,7 +113,8 @@ class SecureTransportUndefined(Socket):
                "@arrowood.dev/socket 0.2.0)",
                breaks=("defaults/upgraded-false",),
                requirements=("defaults.upgraded-false", "tls.on.opened", "starttls.new.properties",
-                             "starttls.old.upgraded", "starttls.locks-held"))
+                             "starttls.old.upgraded", "starttls.locks-held",
+                             "starttls.properties-before-opened"))
 class UpgradedUndefined(Socket):
     @property
     def upgraded(self) -> Any:

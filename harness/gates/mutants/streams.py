@@ -77,8 +77,9 @@ class _TruncatingWire(Wire):
 @socket_mutant("large-write-truncated",
                "a write sends only the first 1 MiB of its chunk (one send()'s worth) and "
                "fulfils as if all went",
+               breaks=("streams/single-large-write", "tls/single-large-write"),
                requirements=("streams.write-delivers", "streams.large-transfer",
-                             "tls.large-transfer"))
+                             "tls.large-transfer", "streams.single-large-write"))
 class LargeWriteTruncated(Socket):
     WIRE = _TruncatingWire
 
@@ -88,7 +89,8 @@ class LargeWriteTruncated(Socket):
                "TextEncoder, so each byte from 0x80 up goes out as two bytes",
                breaks=("streams/write-reaches-peer", "streams/write-strings-and-buffers"),
                requirements=("streams.write-delivers", "streams.large-transfer",
-                             "streams.write-strings-and-buffers", "tls.large-transfer"))
+                             "streams.write-strings-and-buffers", "tls.large-transfer",
+                             "streams.single-large-write"))
 class WriteBinaryString(Socket):
     async def write(self, data: bytes) -> None:
         await super().write(data.decode("latin-1").encode("utf-8"))
@@ -208,7 +210,8 @@ class EmptyWriteHangs(Socket):
 @socket_mutant("writer-close-no-fin",
                "writer.close() fulfils without sending FIN to the peer",
                requirements=("streams.writer-close-fin", "streams.writes-before-open",
-                             "tls.half-open.writer-close"))
+                             "tls.half-open.writer-close", "streams.pipe-to.from-source",
+                             "streams.pipe-to.between-sockets"))
 class WriterCloseNoFin(Socket):
     async def close_write(self) -> None:
         await self._wire_ready()

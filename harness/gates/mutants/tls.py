@@ -89,7 +89,7 @@ class StartTlsOnceMessage(Socket):
                "after the upgrade the old socket's readable is still usable (neither "
                "locked nor errored)",
                breaks=("starttls/old-reader-dead",),
-               requirements=("starttls.old.reader-dead",))
+               requirements=("starttls.old.reader-dead", "starttls.old.locked-before-handshake"))
 class StartTlsOldReadable(Socket):
     def _detach_readable(self) -> None:
         pass
@@ -99,7 +99,7 @@ class StartTlsOldReadable(Socket):
                "after the upgrade the old socket's writable is still usable (neither "
                "locked nor errored)",
                breaks=("starttls/old-writer-dead",),
-               requirements=("starttls.old.writer-dead",))
+               requirements=("starttls.old.writer-dead", "starttls.old.locked-before-handshake"))
 class StartTlsOldWritable(Socket):
     def _detach_writable(self) -> None:
         pass
@@ -298,6 +298,6 @@ class _PartialTlsWriteWire(Wire):
                "each write over TLS sends only its first 16 KiB (one record) and fulfils: "
                "a partial SSL_write taken for a whole one",
                breaks=("tls/large-transfer", "starttls/large-transfer"),
-               requirements=("tls.large-transfer",))
+               requirements=("tls.large-transfer", "streams.single-large-write"))
 class TlsPartialWrites(Socket):
     WIRE = _PartialTlsWriteWire
